@@ -1,0 +1,103 @@
+"""Grouped Mean Normalization: one training prompt, one vote.
+
+Per-sample difference magnitudes vary a lot, so a plain mean is dominated by a few large samples.
+ROAST normalizes each prompt's mean difference before averaging: v = S(mean_g S(mu_g)).
+"""
+
+import torch
+from einops import einsum, reduce
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from roast_tl.scaling import get_scaler
+
+
+def _check_diffs(diffs: Tensor, weights: Tensor | None) -> Tensor:
+    if diffs.ndim != 2:
+        raise ValueError(f"diffs must have shape (n, d_act), got {tuple(diffs.shape)}")
+    if diffs.shape[0] == 0:
+        raise ValueError(
+            "no contrast differences to average (empty contrast set): no prompt had both a "
+            "positive and a negative; use more rollouts, an easier split, or allow fallbacks"
+        )
+    if not torch.isfinite(diffs).all():
+        raise ValueError("diffs contain NaN or inf; check the captured activations")
+    if weights is None:
+        return torch.ones(diffs.shape[0], dtype=diffs.dtype, device=diffs.device)
+    if weights.shape != (diffs.shape[0],):
+        raise ValueError(
+            f"weights must have shape ({diffs.shape[0]},) to match diffs, got {tuple(weights.shape)}"
+        )
+    if not torch.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("weights must be finite and non-negative")
+    return weights.to(diffs.dtype)
+
+
+def group_means(
+    diffs: Float[Tensor, "n d_act"],
+    group_ids: Int[Tensor, " n"],
+    weights: Float[Tensor, " n"] | None = None,
+) -> tuple[Float[Tensor, "group d_act"], Int[Tensor, " group"]]:
+    """Return each group's weighted mean difference and the sorted group ids it belongs to.
+
+    >>> means, ids = group_means(torch.tensor([[1.0], [3.0], [10.0]]), torch.tensor([0, 0, 5]))
+    >>> means.squeeze(-1).tolist(), ids.tolist()
+    ([2.0, 10.0], [0, 5])
+    """
+    return _group_means(diffs, group_ids, weights)
+
+
+def _group_means(diffs: Tensor, group_ids: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
+    w = _check_diffs(diffs, weights)
+    if group_ids.shape != (diffs.shape[0],):
+        raise ValueError(
+            f"group_ids must have shape ({diffs.shape[0]},) to match diffs, got {tuple(group_ids.shape)}"
+        )
+    if group_ids.dtype.is_floating_point or group_ids.dtype == torch.bool:
+        raise TypeError(f"group_ids must be an integer tensor, got dtype {group_ids.dtype}")
+    unique_ids, member_of = torch.unique(group_ids, sorted=True, return_inverse=True)
+    membership = torch.nn.functional.one_hot(member_of, len(unique_ids)).to(diffs.dtype)
+    weighted_membership = membership * w[:, None]
+    totals = reduce(weighted_membership, "n group -> group", "sum")
+    if (totals <= 0).any():
+        empty = unique_ids[totals <= 0].tolist()
+        raise ValueError(f"groups {empty} have zero total weight; give each group a positive weight")
+    sums = einsum(weighted_membership, diffs, "n group, n d_act -> group d_act")
+    return sums / totals[:, None], unique_ids
+
+
+def grouped_mean_normalize(
+    diffs: Float[Tensor, "n d_act"],
+    group_ids: Int[Tensor, " n"],
+    weights: Float[Tensor, " n"] | None = None,
+    method: str = "max_norm",
+) -> Float[Tensor, " d_act"]:
+    """Return S(mean_g S(mu_g)), mu_g the weighted mean of group g's differences.
+
+    Every group gets one vote whatever its size or magnitude; `weights` only act within a group.
+
+    >>> diffs = torch.tensor([[1.0, 0.0], [1000.0, 1000.0]])
+    >>> grouped_mean_normalize(diffs, torch.tensor([0, 1])).tolist()
+    [1.0, 0.5]
+    """
+    scale = get_scaler(method)
+    means, _ = _group_means(diffs, group_ids, weights)
+    consensus = reduce(scale(means), "group d_act -> d_act", "mean")
+    return scale(consensus)
+
+
+def plain_mean_normalize(
+    diffs: Float[Tensor, "n d_act"],
+    weights: Float[Tensor, " n"] | None = None,
+    method: str = "max_norm",
+) -> Float[Tensor, " d_act"]:
+    """Return S(weighted mean of all differences): the ungrouped ablation of ROAST.
+
+    >>> plain_mean_normalize(torch.tensor([[1.0, 0.0], [1000.0, 1000.0]])).tolist()
+    [1.0, 0.9990010261535645]
+    """
+    w = _check_diffs(diffs, weights)
+    if w.sum() <= 0:
+        raise ValueError("weights sum to zero; give at least one difference a positive weight")
+    mean = einsum(w, diffs, "n, n d_act -> d_act") / w.sum()
+    return get_scaler(method)(mean)

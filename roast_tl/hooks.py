@@ -1,0 +1,174 @@
+"""Steering hooks in TransformerLens' `(activation, hook)` form, and the `steer` context manager.
+
+Positions:
+- "all": every position of every forward pass.
+- "last": the last prompt token and every generated token (the ROAST authors' command-line
+  default). In a plain forward pass that is the final position.
+- "prefill": the last prompt token only (the authors' experiment scripts).
+Inside `roast_tl.generate` the hook knows absolute positions, so cached and uncached decoding
+steer the same tokens. Outside it (TL's own `generate`, `run_with_hooks`) "last" steers the
+final position of each pass and "prefill" the final position of multi-token passes, which is the
+same thing under KV-cached decoding.
+"""
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+Positions = Literal["last", "all", "prefill"]
+POSITIONS: tuple[str, ...] = ("last", "all", "prefill")
+SteeringMode = Literal["add", "multiply"]
+STEERING_MODES: tuple[str, ...] = ("add", "multiply")
+HookFn = Callable[[Tensor, Any], Tensor]
+
+
+@dataclass(frozen=True)
+class DecodeWindow:
+    """Where the current forward pass sits in a generation: set by `roast_tl.generate` only.
+
+    `offset` is the absolute position of the pass's first token; `prompt_len` the (left-padded)
+    prompt length, so the last prompt token is at absolute position `prompt_len - 1`.
+    """
+
+    offset: int
+    prompt_len: int
+
+
+CURRENT_WINDOW: ContextVar[DecodeWindow | None] = ContextVar("roast_tl_decode_window", default=None)
+
+
+def check_alpha(alpha: float) -> float:
+    """Return `alpha` as a float, or raise a ValueError when it is NaN or infinite."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"alpha must be a real number, got {alpha!r}") from err
+    if not math.isfinite(value):
+        raise ValueError(f"alpha must be finite, got {alpha!r}; pick a value such as 1.0")
+    return value
+
+
+def check_positions(positions: str) -> None:
+    """Raise a ValueError unless `positions` is one of "last", "all", "prefill"."""
+    if positions not in POSITIONS:
+        raise ValueError(f"unknown positions {positions!r}; choose one of {list(POSITIONS)}")
+
+
+def steered_slice(n_pos: int, positions: str, window: DecodeWindow | None) -> slice | None:
+    """Return the slice of a pass's `n_pos` positions to steer, or None for none of them."""
+    if positions == "all":
+        return slice(0, n_pos)
+    if window is None:
+        if positions == "prefill" and n_pos == 1:
+            return None
+        return slice(n_pos - 1, n_pos)
+    last_prompt = window.prompt_len - 1 - window.offset  # index of the last prompt token here
+    if positions == "prefill":
+        return slice(last_prompt, last_prompt + 1) if 0 <= last_prompt < n_pos else None
+    start = max(last_prompt, 0)
+    return slice(start, n_pos) if start < n_pos else None
+
+
+class SteeringHook:
+    """A TransformerLens hook that adds alpha·v (or alpha·(v ⊙ h)) at the chosen positions.
+
+    Activations are `(batch, pos, d_act)`; `vector` is `(d_act,)`. The hook checks the width
+    once per call (an int comparison) and never runs jaxtyping checks in the per-token path.
+    """
+
+    def __init__(
+        self,
+        vector: Float[Tensor, " d_act"],
+        alpha: float,
+        *,
+        positions: str = "last",
+        mode: str = "add",
+        name: str = "",
+    ) -> None:
+        check_positions(positions)
+        if mode not in STEERING_MODES:
+            raise ValueError(f"unknown steering mode {mode!r}; choose one of {list(STEERING_MODES)}")
+        if vector.ndim != 1:
+            raise ValueError(f"a steering vector must be 1-D (d_act,), got {tuple(vector.shape)}")
+        self.vector = vector
+        self.alpha = check_alpha(alpha)
+        self.positions = positions
+        self.mode = mode
+        self.name = name
+        self._cast: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+
+    def _vector_like(self, activation: Tensor) -> Tensor:
+        key = (activation.dtype, activation.device)
+        if key not in self._cast:
+            self._cast[key] = self.vector.to(dtype=activation.dtype, device=activation.device)
+        return self._cast[key]
+
+    def __call__(self, activation: Tensor, hook: Any) -> Tensor:
+        if self.alpha == 0.0:
+            return activation
+        if activation.shape[-1] != self.vector.shape[0]:
+            raise ValueError(
+                f"steering vector for {self.name or getattr(hook, 'name', '?')} has width "
+                f"{self.vector.shape[0]} but the activation has width {activation.shape[-1]} "
+                f"(shape {tuple(activation.shape)}); the vector was made for another site or model"
+            )
+        if activation.ndim < 3:
+            raise ValueError(
+                f"expected activations of shape (batch, pos, d_act) at "
+                f"{getattr(hook, 'name', '?')}, got {tuple(activation.shape)}"
+            )
+        where = steered_slice(activation.shape[1], self.positions, CURRENT_WINDOW.get())
+        if where is None:
+            return activation
+        v = self._vector_like(activation)
+        steered = activation.clone()
+        if self.mode == "add":
+            steered[:, where] += self.alpha * v
+        else:
+            steered[:, where] += self.alpha * v * activation[:, where]
+        return steered
+
+
+def steering_hooks(
+    vectors: dict[str, Tensor],
+    alpha: float,
+    *,
+    positions: Positions = "last",
+    mode: SteeringMode = "add",
+) -> list[tuple[str, HookFn]]:
+    """Return a TL `fwd_hooks` list `[(hook_name, hook_fn), ...]` steering each hook by its vector."""
+    return [
+        (name, SteeringHook(v, alpha, positions=positions, mode=mode, name=name))
+        for name, v in vectors.items()
+    ]
+
+
+@contextmanager
+def steer(
+    model: Any,
+    vector: Any,
+    alpha: float,
+    *,
+    positions: Positions = "last",
+    mode: SteeringMode = "add",
+    check_model: bool = True,
+) -> Iterator[Any]:
+    """Steer `model` inside a `with` block through `model.hooks`; hooks go away on exit or error.
+
+    Composes with `run_with_hooks`, `run_with_cache`, `generate` and `transformer_lens.patching`,
+    since those run the model's forward with whatever hooks are attached.
+
+        with roast_tl.steer(model, vector, alpha=4.0):
+            logits = model(tokens)
+    """
+    if check_model:
+        vector.check_model(model)
+    with model.hooks(fwd_hooks=vector.fwd_hooks(alpha, positions=positions, mode=mode)):
+        yield model

@@ -1,0 +1,104 @@
+"""Hook names for a site and layer, their validation, and what a model is (name, widths).
+
+The one place that knows TransformerLens hook spellings: sites map to the familiar
+`blocks.{layer}.hook_resid_post`-style aliases, which TL 4.x bridges keep in `hook_dict`.
+"""
+
+import difflib
+import re
+from typing import Any
+
+SITE_TEMPLATES: dict[str, str] = {
+    "resid_pre": "blocks.{layer}.hook_resid_pre",
+    "resid_mid": "blocks.{layer}.hook_resid_mid",
+    "resid_post": "blocks.{layer}.hook_resid_post",
+    "attn_out": "blocks.{layer}.hook_attn_out",
+    "mlp_out": "blocks.{layer}.hook_mlp_out",
+    # The MLP's hidden activation, act(gate) * up: SADI's and the ROAST authors' neuron site.
+    "mlp_post": "blocks.{layer}.mlp.hook_post",
+}
+
+_LAYER_PATTERN = re.compile(r"^blocks\.(\d+)\.")
+
+
+def hook_name(site: str, layer: int) -> str:
+    """Return the hook name of `site` at `layer`, e.g. ("resid_post", 3) -> "blocks.3.hook_resid_post"."""
+    if site not in SITE_TEMPLATES:
+        raise ValueError(f"unknown hook site {site!r}; choose one of {list(SITE_TEMPLATES)}")
+    return SITE_TEMPLATES[site].format(layer=layer)
+
+
+def layer_of(name: str) -> int | None:
+    """Return the block index in a hook name ("blocks.3.hook_resid_post" -> 3), or None."""
+    match = _LAYER_PATTERN.match(name)
+    return int(match.group(1)) if match else None
+
+
+def check_hook_names(model: Any, names: list[str]) -> None:
+    """Raise a ValueError naming each hook name `model` does not have, with close matches."""
+    if not names:
+        raise ValueError("no hook names given; pass layers=[...] or hook_names=[...]")
+    hook_dict = model.hook_dict
+    for name in names:
+        if name not in hook_dict:
+            close = difflib.get_close_matches(name, list(hook_dict), n=3, cutoff=0.6)
+            hint = f"; did you mean {close}?" if close else "; see model.hook_dict for valid names"
+            raise ValueError(f"unknown hook name {name!r} for this model{hint}")
+
+
+def resolve_hook_names(
+    model: Any,
+    *,
+    layers: list[int] | int | None = None,
+    site: str = "resid_post",
+    hook_names: list[str] | None = None,
+) -> list[str]:
+    """Return validated hook names: `hook_names` as given, or `site` at each of `layers`.
+
+    Layers may be negative (counted from the end). With neither given, the layer one third of
+    the way through the model is used.
+    """
+    n_layers = model.cfg.n_layers
+    if hook_names is not None:
+        if layers is not None:
+            raise ValueError("pass either layers= or hook_names=, not both")
+        names = list(hook_names)
+    else:
+        if layers is None:
+            layers = [n_layers // 3]
+        elif isinstance(layers, int):
+            layers = [layers]
+        names = []
+        for layer in layers:
+            if not -n_layers <= layer < n_layers:
+                raise ValueError(
+                    f"layer {layer} is out of range for a model with {n_layers} layers "
+                    f"(valid: 0..{n_layers - 1}, or negative from the end)"
+                )
+            names.append(hook_name(site, layer % n_layers))
+    check_hook_names(model, names)
+    if len(set(names)) != len(names):
+        raise ValueError(f"hook names repeat: {names}")
+    return names
+
+
+def model_name(model: Any) -> str:
+    """Return the model's name as TransformerLens records it (cfg.model_name)."""
+    return str(getattr(model.cfg, "model_name", "unknown"))
+
+
+_D_MODEL_SITE = re.compile(
+    r"^blocks\.\d+\.(hook_resid_pre|hook_resid_mid|hook_resid_post|hook_attn_out|hook_mlp_out"
+    r"|hook_in|hook_out)$"
+)
+_D_MLP_SITE = re.compile(r"^blocks\.\d+\.mlp\.(hook_post|hook_pre)$")
+
+
+def site_width(model: Any, name: str) -> int | None:
+    """Return the expected width of activations at hook `name`, or None when it is not known."""
+    if _D_MODEL_SITE.match(name):
+        return int(model.cfg.d_model)
+    d_mlp = getattr(model.cfg, "d_mlp", None)
+    if _D_MLP_SITE.match(name) and d_mlp:
+        return int(d_mlp)
+    return None
