@@ -49,6 +49,17 @@ def _load_hf(source: Path, gguf_file: str | None, dtype: torch.dtype) -> tuple[A
     return hf_model.eval(), tokenizer
 
 
+def _save_dequantized(hf_model: Any, tokenizer: Any, folder: Path) -> None:
+    """Save a GGUF-loaded model as a plain HF folder (its quantizer refuses `save_pretrained`)."""
+    from safetensors.torch import save_model
+
+    config = hf_model.config.to_dict()
+    config.pop("quantization_config", None)
+    type(hf_model.config).from_dict(config).save_pretrained(folder)
+    save_model(hf_model, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    tokenizer.save_pretrained(folder)
+
+
 def _load_gguf_cached(gguf: Path, dtype: torch.dtype, use_cache: bool) -> tuple[Any, Any]:
     """Dequantize a GGUF once and keep the result as an HF folder (written atomically)."""
     target = cache_dir() / f"{gguf.stem}-{str(dtype).removeprefix('torch.')}"
@@ -59,8 +70,7 @@ def _load_gguf_cached(gguf: Path, dtype: torch.dtype, use_cache: bool) -> tuple[
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
-            hf_model.save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
+            _save_dequantized(hf_model, tokenizer, staging)
             if not target.exists():
                 os.replace(staging, target)
             else:

@@ -1,0 +1,3 @@
+from roast_tl.cli import main
+
+raise SystemExit(main())
