@@ -12,6 +12,7 @@ from typing import Any
 
 from roast_tl.estimate import estimate
 from roast_tl.evaluate import EvalResult, evaluate
+from roast_tl.hooks import Positions
 from roast_tl.models import load_model
 from roast_tl.tasks import load_task
 from roast_tl.vector import atomic_write_bytes
@@ -28,7 +29,7 @@ class DemoConfig:
     n_train: int = 64
     n_rollouts: int = 8
     alphas: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0, 16.0])
-    positions: str = "last"
+    positions: Positions = "last"
     n_dev: int | None = None
     n_test: int | None = None
     seed: int = 0
