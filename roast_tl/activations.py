@@ -35,6 +35,17 @@ def _read(activation: Tensor, response_lengths: Tensor, position: str) -> Tensor
     return (activation * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
 
 
+def _reading_hook(store: dict[str, Tensor], name: str, lengths: Tensor, position: str) -> Any:
+    def read(activation: Tensor, hook: Any) -> None:
+        store[name] = _read(activation, lengths, position).detach().float().cpu()
+
+    return read
+
+
+def _stop_hook(activation: Tensor, hook: Any) -> None:
+    raise _StopForward
+
+
 @torch.no_grad()
 def capture_activations(
     model: Any,
@@ -63,18 +74,11 @@ def capture_activations(
         ids, mask = left_pad([p + r for p, r in batch], pad)
         lengths = torch.tensor([len(r) for _, r in batch])
         grabbed: dict[str, Tensor] = {}
-
-        def grab(activation: Tensor, hook: Any, name: str) -> None:
-            grabbed[name] = _read(activation, lengths, position).detach().float().cpu()
-
-        def stop(activation: Tensor, hook: Any) -> None:
-            raise _StopForward
-
         fwd_hooks: list[tuple[str, Any]] = [
-            (n, lambda a, hook, n=n: grab(a, hook, n)) for n in names
+            (n, _reading_hook(grabbed, n, lengths, position)) for n in names
         ]
         if stop_layer is not None and stop_layer < model.cfg.n_layers - 1:
-            fwd_hooks.append((hook_name("resid_post", stop_layer), stop))
+            fwd_hooks.append((hook_name("resid_post", stop_layer), _stop_hook))
         with model.hooks(fwd_hooks=fwd_hooks):
             try:
                 forward_step(model, ids, mask, position_ids_for(mask), use_cache=False)

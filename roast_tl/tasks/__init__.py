@@ -1,5 +1,28 @@
+"""Tasks: prompts, gold answers, strict graders, disjoint splits."""
+
+from collections.abc import Callable
+from typing import Any
+
+from roast_tl.tasks.arithmetic import load_arithmetic
 from roast_tl.tasks.base import SPLITS, Task, TaskItem, split_items
+from roast_tl.tasks.gsm8k import load_gsm8k
+from roast_tl.tasks.multiple_choice import load_multiple_choice
+from roast_tl.tasks.sentiment import load_sentiment
+
+LOADERS: dict[str, Callable[..., Task]] = {
+    "sentiment": load_sentiment,
+    "gsm8k": load_gsm8k,
+    "multiple_choice": load_multiple_choice,
+    "arithmetic": load_arithmetic,
+}
 
 
-def load_task(name, **kwargs):
-    raise NotImplementedError  # placeholder until the tasks helper lands
+def load_task(name: str, **kwargs: Any) -> Task:
+    """Load a task by name ("sentiment", "gsm8k", "multiple_choice" (needs path=), "arithmetic")."""
+    if name not in LOADERS:
+        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(LOADERS)}")
+    return LOADERS[name](**kwargs)
+
+
+__all__ = ["LOADERS", "SPLITS", "Task", "TaskItem", "load_arithmetic", "load_gsm8k",
+           "load_multiple_choice", "load_sentiment", "load_task", "split_items"]

@@ -1,0 +1,61 @@
+"""GSM8K-format math word problems (`{"question", "answer"}` rows, answers end with `#### N`)."""
+
+import os
+import re
+from importlib.resources import files
+from pathlib import Path
+
+from roast_tl.tasks.base import Task, TaskItem, split_items
+from roast_tl.tasks.grading import extract_final_number, gsm8k_gold
+from roast_tl.tasks.jsonl import read_jsonl_rows, require
+
+INSTRUCTION = "Solve the problem step by step, then give the final answer on its own line as '#### <number>'."
+_CALCULATOR = re.compile(r"<<[^>]*>>")
+
+
+def shipped_gsm8k_path() -> Path:
+    """The GSM8K train split shipped with roast_tl (MIT licence, see data/gsm8k/LICENSE)."""
+    return Path(str(files("roast_tl") / "data" / "gsm8k" / "train.jsonl"))
+
+
+def _wrong_number(gold: str) -> str:
+    value = float(gold)
+    return str(int(value) + 1) if value.is_integer() else str(value + 1)
+
+
+def load_gsm8k(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    n_dev: int = 50,
+    n_test: int = 200,
+    seed: int = 0,
+    limit: int | None = None,
+) -> Task:
+    """Load GSM8K-format JSONL (default: the shipped train split) into disjoint splits.
+
+    The gold completion is the worked answer without `<<...>>` calculator notes; the wrong
+    completion is the same worked answer with a final number off by one.
+    """
+    source = Path(path) if path is not None else shipped_gsm8k_path()
+    items = []
+    for number, row in read_jsonl_rows(source):
+        where = f"{source}:{number}"
+        question = require(row, "question", where)
+        answer = require(row, "answer", where)
+        if not isinstance(question, str) or not isinstance(answer, str):
+            raise ValueError(f"{where}: 'question' and 'answer' must be strings")
+        try:
+            gold = gsm8k_gold(answer)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from err
+        worked = _CALCULATOR.sub("", answer).strip()
+        body = worked.rsplit("####", 1)[0].rstrip()
+        items.append(TaskItem(
+            id=f"gsm8k-{number}", prompt=f"{question.strip()}\n{INSTRUCTION}", gold=gold,
+            gold_completion=worked, wrong_completion=f"{body}\n#### {_wrong_number(gold)}",
+        ))
+        if limit is not None and len(items) >= limit:
+            break
+    splits = split_items(items, n_dev=n_dev, n_test=n_test, seed=seed)
+    return Task(name="gsm8k", splits=splits, extract_answer=extract_final_number,
+                max_new_tokens=256, few_shot=splits["train"][:3])
