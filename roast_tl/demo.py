@@ -28,7 +28,7 @@ class DemoConfig:
     hook_site: str = "resid_post"
     n_train: int = 64
     n_rollouts: int = 8
-    alphas: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0, 16.0])
+    alphas: list[float] = field(default_factory=lambda: [4.0, 8.0, 16.0, 32.0])
     positions: Positions = "last"
     n_dev: int | None = None
     n_test: int | None = None

@@ -26,7 +26,7 @@ def load_arithmetic(
     if n_items > possible:
         raise ValueError(f"only {possible} distinct problems exist for digits={digits}, ops={ops!r}")
     seen: set[tuple[int, str, int]] = set()
-    items = []
+    items: list[TaskItem] = []
     while len(items) < n_items:
         a, b, op = rng.randint(low, high), rng.randint(low, high), rng.choice(ops)
         if (a, op, b) in seen:

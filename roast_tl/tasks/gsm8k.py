@@ -37,7 +37,7 @@ def load_gsm8k(
     completion is the same worked answer with a final number off by one.
     """
     source = Path(path) if path is not None else shipped_gsm8k_path()
-    items = []
+    items: list[TaskItem] = []
     for number, row in read_jsonl_rows(source):
         where = f"{source}:{number}"
         question = require(row, "question", where)

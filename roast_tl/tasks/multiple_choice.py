@@ -20,7 +20,7 @@ def load_multiple_choice(
 ) -> Task:
     """Load letter-answer multiple choice; `answer` is a 0-based index or a letter."""
     source = Path(path)
-    items = []
+    items: list[TaskItem] = []
     max_choices = 0
     for number, row in read_jsonl_rows(source):
         where = f"{source}:{number}"
