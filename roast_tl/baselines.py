@@ -4,6 +4,7 @@ Each method turns (model, task, training items, shared rollouts) into a `Steerin
 `evaluate` applies. ROAST variants reuse one set of rollouts: sampling is the expensive part.
 """
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,9 +14,9 @@ from einops import reduce
 from jaxtyping import Float
 from torch import Tensor
 
-from roast_tl.activations import contrast_means
-from roast_tl.estimate import estimate_from_rollouts, vector_from_means
-from roast_tl.pairs import ContrastGroup, ContrastSet, written_answer_tokens
+from roast_tl.activations import ContrastMeans, ReadPosition, contrast_means
+from roast_tl.estimate import describe, vector_from_means
+from roast_tl.pairs import ContrastGroup, ContrastSet, build_contrast_set, written_answer_tokens
 from roast_tl.rollouts import Rollout
 from roast_tl.sites import resolve_hook_names
 from roast_tl.tasks.base import Task, TaskItem
@@ -40,21 +41,68 @@ class SteeringSetup:
 
 @dataclass
 class MethodContext:
-    """Everything a method may use: the training items and the rollouts already sampled on them."""
+    """Everything a method may use: the training items and the rollouts already sampled on them.
+
+    ROAST variants built from one context share its rollouts and, per (site, read position),
+    its activation means: `means_cache` is filled by the first variant and reused by the rest.
+    """
 
     model: Any
     task: Task
     items: Sequence[TaskItem]
     layers: list[int]
     rollouts: Sequence[Rollout] = ()
+    seed: int | None = None
+    hook_site: str = "resid_post"
+    position: ReadPosition = "last"
+    positions: str = "last"
     few_shot_k: int = 4
     top_k_fraction: float = 0.05
+    strict: bool = False
     progress: bool = False
+    means_cache: dict[tuple[str, ...], tuple[ContrastSet, ContrastMeans]] = field(default_factory=dict)
+
+    def hook_names(self, site: str | None = None) -> list[str]:
+        """The validated hook names of `site` (default: this context's site) at its layers."""
+        return resolve_hook_names(self.model, layers=self.layers, site=site or self.hook_site)
+
+    def rollout_means(self, site: str | None = None) -> tuple[ContrastSet, ContrastMeans]:
+        """ROC contrast and per-group activation means at `site`, computed once per context."""
+        site = site or self.hook_site
+        key = ("rollouts", site, self.position)
+        if key not in self.means_cache:
+            if not self.rollouts:
+                raise ValueError("ROAST methods need rollouts; sample them with roast_tl.sample_rollouts")
+            contrasts = build_contrast_set(self.model, self.rollouts, self.items, strict=self.strict)
+            means = contrast_means(self.model, contrasts, self.hook_names(site),
+                                   position=self.position, progress=self.progress)
+            self.means_cache[key] = (contrasts, means)
+        return self.means_cache[key]
+
+    def teacher_forced_means(self, site: str | None = None) -> tuple[ContrastSet, ContrastMeans]:
+        """CAA's off-distribution contrast (written gold vs written wrong) and its means at `site`."""
+        site = site or self.hook_site
+        key = ("teacher_forced", site, self.position)
+        if key not in self.means_cache:
+            contrasts = teacher_forced_contrast(self.model, self.items)
+            means = contrast_means(self.model, contrasts, self.hook_names(site),
+                                   position=self.position, progress=self.progress)
+            self.means_cache[key] = (contrasts, means)
+        return self.means_cache[key]
 
 
-def few_shot_prefix(task: Task, k: int) -> str:
-    """Return k worked examples (question, then its gold answer) to prepend to every prompt."""
-    examples = (task.few_shot or task.items("train"))[:k]
+def few_shot_prefix(task: Task, k: int, *, pool: Sequence[TaskItem] | None = None,
+                    seed: int | None = None) -> str:
+    """Return k worked examples (question, then its gold answer) to prepend to every prompt.
+
+    Without `seed`: the task's own `few_shot` examples (else the first training items). With
+    `seed`: k examples drawn from `pool` (default: the training split), so seeds vary them.
+    """
+    if seed is None:
+        examples = list(task.few_shot or task.items("train"))[:k]
+    else:
+        candidates = list(pool if pool is not None else task.items("train"))
+        examples = random.Random(seed).sample(candidates, min(k, len(candidates)))
     return "".join(f"{ex.prompt}\n{ex.gold_completion}\n\n" for ex in examples)
 
 
@@ -81,43 +129,65 @@ def top_k_mask(mu: Float[Tensor, " d_act"], k: int) -> Float[Tensor, " d_act"]:
     return mask
 
 
+def _meta(ctx: MethodContext, method: str, names: list[str], **extra: Any) -> dict[str, Any]:
+    return {"method": method, "model_name": str(ctx.model.cfg.model_name), "hook_names": names,
+            "d_model": int(ctx.model.cfg.d_model), "task": ctx.task.name, "seed": ctx.seed, **extra}
+
+
+def _none(ctx: MethodContext) -> SteeringSetup:
+    return SteeringSetup("none")
+
+
+def _few_shot(ctx: MethodContext) -> SteeringSetup:
+    prefix = few_shot_prefix(ctx.task, ctx.few_shot_k, pool=ctx.items, seed=ctx.seed)
+    return SteeringSetup("few_shot", prompt_prefix=prefix, info={"k": ctx.few_shot_k})
+
+
 def _caa(ctx: MethodContext) -> SteeringSetup:
-    names = resolve_hook_names(ctx.model, layers=ctx.layers)
-    means = contrast_means(ctx.model, teacher_forced_contrast(ctx.model, ctx.items), names,
-                           progress=ctx.progress)
-    vector = vector_from_means(means, grouped=False, metadata={"method": "caa", "hook_names": names,
-                               "model_name": str(ctx.model.cfg.model_name)})
-    return SteeringSetup("caa", vector)
+    """Mean difference of teacher-forced gold vs wrong answers (off-distribution), max-norm scaled."""
+    contrasts, means = ctx.teacher_forced_means()
+    names = list(means.positive)
+    vector = vector_from_means(means, grouped=False, metadata=_meta(
+        ctx, "caa", names, n_prompts=len(contrasts.groups), position=ctx.position))
+    return SteeringSetup("caa", vector, positions=ctx.positions)
 
 
 def _sadi(ctx: MethodContext) -> SteeringSetup:
-    names = resolve_hook_names(ctx.model, layers=ctx.layers)
-    means = contrast_means(ctx.model, teacher_forced_contrast(ctx.model, ctx.items), names,
-                           progress=ctx.progress)
+    """SADI: binary top-K mask of |mean Δ| (teacher-forced contrast), applied as h + δ·(M ⊙ h)."""
+    contrasts, means = ctx.teacher_forced_means()
     masks = {}
-    for name in names:
+    for name in means.positive:
         mu = reduce(means.differences(name), "group d_act -> d_act", "mean")
         k = max(1, round(ctx.top_k_fraction * mu.shape[-1]))
         masks[name] = top_k_mask(mu, k)
-    vector = SteeringVector(masks, {"method": "sadi", "top_k_fraction": ctx.top_k_fraction,
-                                    "model_name": str(ctx.model.cfg.model_name)})
-    return SteeringSetup("sadi", vector, mode="multiply")
+    vector = SteeringVector(masks, _meta(ctx, "sadi", list(masks), top_k_fraction=ctx.top_k_fraction,
+                                         n_prompts=len(contrasts.groups)))
+    return SteeringSetup("sadi", vector, mode="multiply", positions=ctx.positions)
 
 
-def _roast(**settings: Any) -> Callable[[MethodContext], SteeringSetup]:
+def _roast(*, hook_site: str | None = None, **settings: Any) -> Callable[[MethodContext], SteeringSetup]:
+    scaling = settings.get("scaling", "max_norm")
+    grouped = settings.get("grouped", True)
+
     def build(ctx: MethodContext) -> SteeringSetup:
-        if not ctx.rollouts:
-            raise ValueError("ROAST methods need rollouts; sample them with roast_tl.sample_rollouts")
-        vector = estimate_from_rollouts(ctx.model, ctx.task, ctx.rollouts, items=ctx.items,
-                                        layers=ctx.layers, progress=ctx.progress, **settings)
-        return SteeringSetup("roast", vector, info=dict(settings))
+        site = hook_site or ctx.hook_site
+        contrasts, means = ctx.rollout_means(site)
+        names = list(means.positive)
+        metadata = describe(ctx.model, ctx.task, names, contrasts, ctx.rollouts, hook_site=site,
+                            position=ctx.position, scaling=scaling, grouped=grouped,
+                            strict=ctx.strict, seed=ctx.seed)
+        vector = vector_from_means(means, scaling=scaling, grouped=grouped, metadata=metadata)
+        return SteeringSetup("roast", vector, positions=ctx.positions,
+                             info={"hook_site": site, "scaling": scaling, "grouped": grouped})
 
     return build
 
 
-METHODS: dict[str, Callable[[MethodContext], SteeringSetup]] = {
-    "none": lambda ctx: SteeringSetup("none"),
-    "few_shot": lambda ctx: SteeringSetup("few_shot", prompt_prefix=few_shot_prefix(ctx.task, ctx.few_shot_k)),
+Method = Callable[[MethodContext], SteeringSetup]
+
+METHODS: dict[str, Method] = {
+    "none": _none,
+    "few_shot": _few_shot,
     "caa": _caa,
     "sadi": _sadi,
     "roast": _roast(),
@@ -129,9 +199,18 @@ METHODS: dict[str, Callable[[MethodContext], SteeringSetup]] = {
 
 
 def build_method(name: str, ctx: MethodContext) -> SteeringSetup:
-    """Build the steering setup of method `name` (see `METHODS`)."""
+    """Build the steering setup of method `name` (see `METHODS`) from a shared context.
+
+        ctx = MethodContext(model, task, task.items("train")[:32], layers=[10], rollouts=rollouts)
+        setups = {name: build_method(name, ctx) for name in ["caa", "roast", "roast_plain"]}
+    """
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {sorted(METHODS)}")
     setup = METHODS[name](ctx)
     setup.method = name
     return setup
+
+
+def needs_rollouts(name: str) -> bool:
+    """True for methods built from on-distribution rollouts (the ROAST family)."""
+    return name.startswith("roast")

@@ -5,12 +5,17 @@ is that they correlate only moderately, so a plain mean over-weights big prompts
 much of the mean difference a top-K mask keeps, vs CSS which keeps all of it.
 """
 
+from typing import TYPE_CHECKING
+
 import torch
 from einops import einsum, reduce
 from jaxtyping import Float
 from torch import Tensor
 
 from roast_tl.scaling import l2
+
+if TYPE_CHECKING:
+    from roast_tl.activations import ContrastMeans
 
 
 def magnitude_consistency(
@@ -58,7 +63,7 @@ def cosine(a: Float[Tensor, " d_act"], b: Float[Tensor, " d_act"]) -> float:
 
 def mask_energy_curve(
     mu: Float[Tensor, " d_act"], ks: list[int]
-) -> list[dict[str, float]]:
+) -> list[dict[str, float | int]]:
     """For each K: retained energy and cos(M ⊙ μ, μ) of SADI's top-K mask; CSS keeps both at 1.
 
     >>> mask_energy_curve(torch.tensor([3.0, 4.0]), [1, 2])[0]
@@ -72,3 +77,49 @@ def mask_energy_curve(
         rows.append({"k": k, "retained_energy": round(retained_energy(mu, mask), 6),
                      "cosine": round(cosine(mask * mu, mu), 6)})
     return rows
+
+
+def css_energy(mu: Float[Tensor, " d_act"], method: str = "max_norm") -> dict[str, float]:
+    """Retained energy and cos(v, μ) of a CSS-scaled vector v = S(μ) (no coordinate is dropped).
+
+    max_norm and l2 only rescale μ, so cosine is 1; softmax reweights coordinates, so it is not.
+
+    >>> css_energy(torch.tensor([3.0, 4.0]))
+    {'retained_energy': 1.0, 'cosine': 1.0}
+    """
+    from roast_tl.scaling import get_scaler
+
+    v = get_scaler(method)(mu)
+    kept = (v != 0).to(mu.dtype)
+    return {"retained_energy": round(retained_energy(mu, kept), 6), "cosine": round(cosine(v, mu), 6)}
+
+
+def energy_table(
+    mu: Float[Tensor, " d_act"],
+    ks: list[int],
+    scalings: tuple[str, ...] = ("max_norm", "l2", "softmax"),
+) -> list[dict[str, object]]:
+    """Rows comparing SADI's top-K masks (one per K) with each CSS scaling on the same μ.
+
+    >>> [r["method"] for r in energy_table(torch.tensor([3.0, 4.0]), [1], ("max_norm",))]
+    ['top_k', 'css_max_norm']
+    """
+    rows: list[dict[str, object]] = [{"method": "top_k", **row} for row in mask_energy_curve(mu, ks)]
+    for name in scalings:
+        rows.append({"method": f"css_{name}", "k": int(mu.shape[-1]), **css_energy(mu, name)})
+    return rows
+
+
+def consistency_report(means: "ContrastMeans", hook_name: str) -> dict[str, object]:
+    """Magnitude vs consistency of every prompt's mean difference at `hook_name`, as plain data.
+
+    Returns per-group magnitudes and cosines to the consensus, their Pearson r, and the share of
+    the plain (unnormalized) sum contributed by the largest 10% of groups.
+    """
+    diffs = means.differences(hook_name)
+    magnitudes, cosines, r = magnitude_consistency(diffs)
+    top = max(1, round(0.1 * len(magnitudes)))
+    share = float(magnitudes.sort(descending=True).values[:top].sum() / magnitudes.sum().clamp_min(1e-12))
+    return {"hook_name": hook_name, "item_ids": list(means.item_ids),
+            "magnitudes": magnitudes.tolist(), "cosines": cosines.tolist(), "pearson_r": r,
+            "top10pct_magnitude_share": share}

@@ -54,7 +54,7 @@ def plot_magnitude_consistency(magnitudes: Any, cosines: Any, path: str | Path, 
     return Path(path)
 
 
-def plot_mask_energy(curve: Sequence[dict[str, float]], path: str | Path) -> Path:
+def plot_mask_energy(curve: Sequence[dict[str, float | int]], path: str | Path) -> Path:
     """Retained energy and cosine of top-K masks vs K (CSS keeps both at 1)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
