@@ -1,4 +1,4 @@
-"""Tasks and strict graders: golden cases, splits, loaders, and bad rows named by line."""
+"""Tasks: shipped data loads offline, splits are disjoint and seeded, bad rows name file and line."""
 
 import json
 
@@ -6,110 +6,102 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import roast_tl
-from roast_tl.tasks import load_arithmetic, load_gsm8k, load_multiple_choice, load_sentiment
-from roast_tl.tasks.grading import (
-    extract_choice_letter,
-    extract_final_number,
-    extract_label,
-    gsm8k_gold,
+from roast_tl.tasks import (
+    SPLITS,
+    Task,
+    TaskItem,
+    load_arithmetic,
+    load_gsm8k,
+    load_multiple_choice,
+    load_sentiment,
+    load_task,
+    split_items,
 )
-
-
-@pytest.mark.parametrize("text,expected", [
-    ("Positive", "positive"), ("negative.", "negative"),
-    ("The sentiment of this review is negative.", "negative"),
-    ("The sentiment of this review is neutral.", None), ("positive and negative", None),
-    ("", None), ("positively", None),
-])
-def test_extract_label(text, expected):
-    assert extract_label(text) == expected
-
-
-@pytest.mark.parametrize("text,expected", [
-    ("#### 1,234", "1234"), ("so 3 + 4 = 7", "7"), ("The answer is $18.00.", "18"),
-    ("x = -3", "-3"), ("It is 2.50 dollars", "2.5"), ("#### 5\n#### 6", "6"),
-    ("first 10 then\n#### 12 apples", "12"), ("no number", None),
-])
-def test_extract_final_number(text, expected):
-    assert extract_final_number(text) == expected
-
-
-@pytest.mark.parametrize("text,expected", [
-    ("B", "B"), ("(C)", "C"), ("Answer: D", "D"), ("the answer is A.", "A"), ("B. Paris", "B"),
-    ("A or B", None), ("Answer: A. No wait, answer: B", None), ("Paris", None),
-])
-def test_extract_choice_letter(text, expected):
-    assert extract_choice_letter(text) == expected
-
-
-def test_lenient_first_character_trap_is_not_correct(tmp_path):
-    # The authors' lenient matcher graded "Answer: B" as correct for gold "A" (first character).
-    path = tmp_path / "mc.jsonl"
-    rows = [{"question": f"q{i}", "choices": ["x", "y", "z"], "answer": 0} for i in range(10)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    task = load_multiple_choice(path, n_dev=2, n_test=2)
-    item = task.items("train")[0]
-    assert item.gold == "A"
-    assert not task.grade("Answer: B", item)
-    assert task.grade("Answer: A", item)
-
-
-@given(st.integers(min_value=-10**12, max_value=10**12))
-def test_final_number_round_trips_comma_formatted_integers(n):
-    assert extract_final_number(f"so the total is\n#### {n:,}") == str(n)
-
-
-def test_gsm8k_gold():
-    assert gsm8k_gold("48/2 = <<48/2=24>>24\n#### 72") == "72"
-    with pytest.raises(ValueError, match="####"):
-        gsm8k_gold("no final line")
-
-
-def test_shipped_sentiment_splits_are_disjoint_deterministic_and_complete():
-    task = load_sentiment()
-    ids = {s: [i.id for i in task.items(s)] for s in ("train", "dev", "test")}
-    assert len(ids["test"]) == 100 and len(ids["dev"]) == 40 and len(ids["train"]) == 340
-    assert not (set(ids["train"]) & set(ids["dev"]) or set(ids["train"]) & set(ids["test"])
-                or set(ids["dev"]) & set(ids["test"]))
-    assert [i.id for i in load_sentiment().items("test")] == ids["test"]
-    assert [i.id for i in load_sentiment(seed=1).items("test")] != ids["test"]
-    golds = [i.gold for s in ids for i in task.items(s)]
-    assert golds.count("positive") == golds.count("negative") == 240
-    item = task.items("train")[0]
-    assert task.grade(item.gold_completion, item) and not task.grade(item.wrong_completion, item)
-    assert {i.gold for i in task.few_shot} == {"positive", "negative"}
-
-
-def test_shipped_gsm8k_loads_offline_and_grades_its_own_gold():
-    task = load_gsm8k(limit=120, n_dev=10, n_test=20)
-    assert len(task.items("train")) == 90
-    for item in task.items("train")[:20]:
-        assert task.grade(item.gold_completion, item)
-        assert not task.grade(item.wrong_completion, item)
-        assert "<<" not in item.gold_completion
-
-
-def test_arithmetic_is_seeded_and_correct():
-    task = load_arithmetic(seed=3)
-    again = load_arithmetic(seed=3)
-    assert [i.prompt for i in task.items("test")] == [i.prompt for i in again.items("test")]
-    for item in task.items("train"):
-        a, op, b = item.prompt.removeprefix("What is ").split("?")[0].split()
-        assert int(item.gold) == (int(a) + int(b) if op == "+" else int(a) - int(b))
-    with pytest.raises(ValueError, match="distinct problems"):
-        load_arithmetic(n_items=500)
+from roast_tl.tasks.jsonl import read_jsonl_rows
 
 
 def _write(path, lines):
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _jsonl(path, rows):
+    return _write(path, [json.dumps(r) for r in rows])
+
+
+def _assert_partition(task: Task, n_items: int) -> None:
+    ids = {s: [i.id for i in task.items(s)] for s in SPLITS}
+    all_ids = [i for s in SPLITS for i in ids[s]]
+    assert len(all_ids) == len(set(all_ids)) == n_items
+
+
+def _assert_grades_its_own_answers(task: Task) -> None:
+    for split in SPLITS:
+        for item in task.items(split)[:25]:
+            assert task.grade(item.gold_completion, item), item
+            assert item.wrong_completion is not None
+            assert not task.grade(item.wrong_completion, item), item
+
+
+def _items(n):
+    return [TaskItem(id=str(i), prompt=f"p{i}", gold="x", gold_completion="x") for i in range(n)]
+
+
+@given(st.integers(3, 60), st.integers(0, 10), st.integers(0, 10), st.integers(0, 2**32))
+def test_split_items_partitions_and_is_seeded(n, n_dev, n_test, seed):
+    if n_dev + n_test >= n:
+        with pytest.raises(ValueError, match="leave a train split"):
+            split_items(_items(n), n_dev=n_dev, n_test=n_test, seed=seed)
+        return
+    splits = split_items(_items(n), n_dev=n_dev, n_test=n_test, seed=seed)
+    assert (len(splits["dev"]), len(splits["test"])) == (n_dev, n_test)
+    assert sorted(i.id for s in SPLITS for i in splits[s]) == sorted(str(i) for i in range(n))
+    assert split_items(_items(n), n_dev=n_dev, n_test=n_test, seed=seed) == splits
+
+
+def test_shipped_sentiment_loads_offline_balanced_and_seeded():
+    task = load_sentiment()
+    assert task.name == "sentiment" and task.max_new_tokens == 8
+    assert [len(task.items(s)) for s in ("train", "dev", "test")] == [340, 40, 100]
+    _assert_partition(task, 480)
+    golds = [i.gold for s in SPLITS for i in task.items(s)]
+    assert golds.count("positive") == golds.count("negative") == 240
+    assert [i.id for i in load_sentiment().items("test")] == [i.id for i in task.items("test")]
+    assert [i.id for i in load_sentiment(seed=1).items("test")] != [i.id for i in task.items("test")]
+    _assert_grades_its_own_answers(task)
+
+
+def test_sentiment_prompt_and_few_shot():
+    task = load_sentiment()
+    item = task.items("train")[0]
+    assert item.prompt.startswith("Review: ")
+    assert item.prompt.endswith(
+        "\nIs the sentiment of this review positive or negative? Answer with one word.")
+    assert [i.gold for i in task.few_shot] == ["positive", "negative", "positive", "negative"]
+    train_ids = {i.id for i in task.items("train")}
+    assert {i.id for i in task.few_shot} <= train_ids
+
+
+def test_sentiment_from_a_file_and_from_rows(tmp_path):
+    rows = [{"sentence": f"Review number {i}.", "label": i % 2, "idx": i} for i in range(10)]
+    from_file = load_sentiment(_jsonl(tmp_path / "s.jsonl", rows), n_dev=2, n_test=2)
+    from_rows = load_sentiment(rows=iter(rows), n_dev=2, n_test=2)
+    assert len(from_file.items("train")) == len(from_rows.items("train")) == 6
+    assert [i.prompt for i in from_file.items("test")] == [i.prompt for i in from_rows.items("test")]
+    with pytest.raises(TypeError, match="not both"):
+        load_sentiment(tmp_path / "s.jsonl", rows=rows)
+    with pytest.raises(ValueError, match=r"rows\[1\]: 'label' must be 0"):
+        load_sentiment(rows=[{"sentence": "ok", "label": 1}, {"sentence": "ok", "label": -1}])
 
 
 @pytest.mark.parametrize("bad_line,message", [
     ("{not json", "invalid JSON"),
+    ("[1, 2]", "expected a JSON object"),
     (json.dumps({"sentence": "fine"}), "missing key 'label'"),
+    (json.dumps({"label": 1}), "missing key 'sentence'"),
     (json.dumps({"sentence": "fine", "label": 2}), "'label' must be 0"),
+    (json.dumps({"sentence": "fine", "label": "positive"}), "'label' must be 0"),
+    (json.dumps({"sentence": "fine", "label": True}), "'label' must be 0"),
     (json.dumps({"sentence": "", "label": 1}), "non-empty"),
 ])
 def test_bad_sentiment_rows_name_file_and_line(tmp_path, bad_line, message):
@@ -119,35 +111,145 @@ def test_bad_sentiment_rows_name_file_and_line(tmp_path, bad_line, message):
         load_sentiment(path, n_dev=0, n_test=0)
 
 
+def test_jsonl_reader_skips_blank_lines_and_keeps_line_numbers(tmp_path):
+    path = _write(tmp_path / "r.jsonl", ['{"a": 1}', "", "   ", '{"a": 2}'])
+    assert read_jsonl_rows(path) == [(1, {"a": 1}), (4, {"a": 2})]
+    with pytest.raises(FileNotFoundError, match="no JSONL file"):
+        read_jsonl_rows(tmp_path / "missing.jsonl")
+
+
+def test_shipped_gsm8k_loads_offline_and_grades_its_own_answers():
+    task = load_gsm8k(limit=120, n_dev=10, n_test=20)
+    assert task.name == "gsm8k" and task.max_new_tokens == 256
+    assert len(task.items("train")) == 90 and len(task.few_shot) == 3
+    _assert_partition(task, 120)
+    _assert_grades_its_own_answers(task)
+    for item in task.items("train"):
+        assert "<<" not in item.gold_completion and "####" in item.prompt
+        assert item.wrong_completion.splitlines()[:-1] == item.gold_completion.splitlines()[:-1]
+
+
+def test_gsm8k_full_shipped_split_and_seed():
+    task = load_gsm8k()
+    assert [len(task.items(s)) for s in ("train", "dev", "test")] == [7473 - 250, 50, 200]
+    assert [i.id for i in load_gsm8k().items("test")] == [i.id for i in task.items("test")]
+    assert [i.id for i in load_gsm8k(seed=1).items("test")] != [i.id for i in task.items("test")]
+
+
+def test_gsm8k_from_a_file(tmp_path):
+    rows = [{"question": f"What is {i} + 1?", "answer": f"{i} + 1 = <<{i}+1={i + 1}>>{i + 1}\n#### {i + 1:,}"}
+            for i in range(998, 1008)]
+    task = load_gsm8k(_jsonl(tmp_path / "g.jsonl", rows), n_dev=2, n_test=2)
+    _assert_partition(task, 10)
+    item = next(i for i in task.items("train") + task.items("dev") + task.items("test")
+                if i.prompt.startswith("What is 999 + 1?"))
+    assert item.gold == "1000"
+    assert item.gold_completion == "999 + 1 = 1000\n#### 1,000"
+    assert item.wrong_completion == "999 + 1 = 1000\n#### 1001"
+
+
+@pytest.mark.parametrize("bad_row,message", [
+    ({"question": "q"}, "missing key 'answer'"),
+    ({"answer": "4\n#### 4"}, "missing key 'question'"),
+    ({"question": "q", "answer": "no final"}, "####"),
+    ({"question": "q", "answer": 4}, "must be strings"),
+])
+def test_bad_gsm8k_rows_name_file_and_line(tmp_path, bad_row, message):
+    good = json.dumps({"question": "q", "answer": "4\n#### 4"})
+    path = _write(tmp_path / "g.jsonl", [good, json.dumps(bad_row)])
+    with pytest.raises(ValueError, match=rf"g\.jsonl:2: .*{message}"):
+        load_gsm8k(path, n_dev=0, n_test=0)
+
+
+def test_gsm8k_limit_must_be_positive():
+    with pytest.raises(ValueError, match="limit must be a positive"):
+        load_gsm8k(limit=0)
+
+
+def test_multiple_choice_prompt_answers_and_grading(tmp_path):
+    rows = [{"question": f"q{i}?", "choices": ["x", "y", "z"], "answer": i % 3 if i % 2 else "ABC"[i % 3]}
+            for i in range(12)]
+    task = load_multiple_choice(_jsonl(tmp_path / "mc.jsonl", rows), n_dev=2, n_test=2, name="toy")
+    assert task.name == "toy" and task.max_new_tokens == 8 and len(task.few_shot) == 3
+    _assert_partition(task, 12)
+    _assert_grades_its_own_answers(task)
+    item = next(i for s in SPLITS for i in task.items(s) if i.prompt.startswith("q4?"))
+    assert item.prompt == "q4?\nA. x\nB. y\nC. z\nAnswer with the letter of the correct choice."
+    assert (item.gold, item.gold_completion, item.wrong_completion) == ("B", "Answer: B", "Answer: A")
+
+
+def test_lenient_first_character_trap_is_graded_wrong(tmp_path):
+    # The authors' lenient matcher graded "Answer: B" as correct for gold "A" (first character).
+    rows = [{"question": f"q{i}", "choices": ["x", "y", "z"], "answer": 0} for i in range(10)]
+    task = load_multiple_choice(_jsonl(tmp_path / "mc.jsonl", rows), n_dev=2, n_test=2)
+    item = task.items("train")[0]
+    assert item.gold == "A"
+    assert not task.grade("Answer: B", item)
+    assert task.grade("Answer: A", item)
+
+
 @pytest.mark.parametrize("bad_row,message", [
     ({"question": "q", "choices": ["a", "b"], "answer": 5}, "'answer' must be"),
+    ({"question": "q", "choices": ["a", "b"], "answer": -1}, "'answer' must be"),
+    ({"question": "q", "choices": ["a", "b"], "answer": "C"}, "'answer' must be"),
+    ({"question": "q", "choices": ["a", "b"], "answer": "AB"}, "'answer' must be"),
+    ({"question": "q", "choices": ["a", "b"], "answer": True}, "'answer' must be"),
     ({"question": "q", "choices": "ab", "answer": 0}, "'choices' must be"),
+    ({"question": "q", "choices": ["a"], "answer": 0}, "'choices' must be"),
+    ({"question": "q", "choices": ["a", 2], "answer": 0}, "'choices' must be"),
+    ({"question": "", "choices": ["a", "b"], "answer": 0}, "'question' must be"),
     ({"question": "q", "answer": 0}, "missing key 'choices'"),
 ])
-def test_bad_multiple_choice_rows_name_the_line(tmp_path, bad_row, message):
+def test_bad_multiple_choice_rows_name_file_and_line(tmp_path, bad_row, message):
     good = json.dumps({"question": "q", "choices": ["a", "b"], "answer": "B"})
     path = _write(tmp_path / "mc.jsonl", [good, json.dumps(bad_row)])
     with pytest.raises(ValueError, match=rf"mc\.jsonl:2: {message}"):
         load_multiple_choice(path, n_dev=0, n_test=0)
 
 
-def test_bad_gsm8k_row_names_the_line(tmp_path):
-    path = _write(tmp_path / "g.jsonl", [json.dumps({"question": "q", "answer": "4\n#### 4"}),
-                                         json.dumps({"question": "q", "answer": "no final"})])
-    with pytest.raises(ValueError, match=r"g\.jsonl:2: .*####"):
-        load_gsm8k(path, n_dev=0, n_test=0)
+def test_arithmetic_is_seeded_distinct_and_correct():
+    task = load_arithmetic(seed=3)
+    assert task.name == "arithmetic1" and task.max_new_tokens == 8
+    assert [i.prompt for i in task.items("test")] == [i.prompt for i in load_arithmetic(seed=3).items("test")]
+    assert [i.prompt for i in task.items("test")] != [i.prompt for i in load_arithmetic(seed=4).items("test")]
+    _assert_partition(task, 200)  # every distinct one-digit + and - problem
+    prompts = [i.prompt for s in SPLITS for i in task.items(s)]
+    assert len(set(prompts)) == len(prompts)
+    for item in task.items("train"):
+        a, op, b = item.prompt.removeprefix("What is ").split("?")[0].split()
+        assert int(item.gold) == (int(a) + int(b) if op == "+" else int(a) - int(b))
+        assert item.prompt.endswith("? Reply with the number only.")
+        assert item.wrong_completion == str(int(item.gold) + 1)
+    _assert_grades_its_own_answers(task)
 
 
-def test_rows_from_an_installed_dataset():
-    rows = [{"sentence": f"s{i}", "label": i % 2} for i in range(10)]
-    task = load_sentiment(rows=rows, n_dev=2, n_test=2)
-    assert len(task.items("train")) == 6
+def test_arithmetic_sizes_and_errors():
+    task = load_arithmetic(n_items=300, digits=2, ops="*", n_dev=20, n_test=40)
+    _assert_partition(task, 300)
+    assert all(" * " in i.prompt for i in task.items("train"))
+    with pytest.raises(ValueError, match="distinct problems"):
+        load_arithmetic(n_items=500)
+    with pytest.raises(ValueError, match="ops must be"):
+        load_arithmetic(ops="/")
+    with pytest.raises(ValueError, match="digits must be"):
+        load_arithmetic(digits=0)
+
+
+def test_load_task_maps_names_to_loaders(tmp_path):
+    assert load_task("sentiment").name == "sentiment"
+    assert load_task("arithmetic", n_items=50, n_dev=5, n_test=5).name == "arithmetic1"
+    assert load_task("gsm8k", limit=40, n_dev=5, n_test=5).name == "gsm8k"
+    rows = [{"question": f"q{i}", "choices": ["x", "y"], "answer": 1} for i in range(6)]
+    path = _jsonl(tmp_path / "mc.jsonl", rows)
+    assert load_task("multiple_choice", path=path, n_dev=1, n_test=1).name == "multiple_choice"
 
 
 def test_load_task_errors():
-    with pytest.raises(ValueError, match="unknown task 'sst5'.*sentiment"):
-        roast_tl.load_task("sst5")
+    with pytest.raises(ValueError, match=r"unknown task 'sst5'.*'arithmetic'.*'sentiment'"):
+        load_task("sst5")
+    with pytest.raises(TypeError, match="needs|pass path="):
+        load_task("multiple_choice")
     with pytest.raises(ValueError, match="no split 'validation'"):
-        roast_tl.load_task("sentiment").items("validation")
+        load_task("sentiment").items("validation")
     with pytest.raises(ValueError, match="leave a train split"):
         load_sentiment(n_dev=300, n_test=200)

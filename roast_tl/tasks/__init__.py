@@ -18,11 +18,29 @@ LOADERS: dict[str, Callable[..., Task]] = {
 
 
 def load_task(name: str, **kwargs: Any) -> Task:
-    """Load a task by name ("sentiment", "gsm8k", "multiple_choice" (needs path=), "arithmetic")."""
+    """Load a task by name ("sentiment", "gsm8k", "multiple_choice" (needs path=), "arithmetic").
+
+    The keyword arguments go to the task's loader (`load_sentiment`, ...).
+    """
     if name not in LOADERS:
         raise ValueError(f"unknown task {name!r}; known tasks: {sorted(LOADERS)}")
+    if name == "multiple_choice" and kwargs.get("path") is None:
+        raise TypeError(
+            "task 'multiple_choice' has no shipped data; pass path= a JSONL file of "
+            '{"question", "choices", "answer"} rows'
+        )
     return LOADERS[name](**kwargs)
 
 
-__all__ = ["LOADERS", "SPLITS", "Task", "TaskItem", "load_arithmetic", "load_gsm8k",
-           "load_multiple_choice", "load_sentiment", "load_task", "split_items"]
+__all__ = [
+    "LOADERS",
+    "SPLITS",
+    "Task",
+    "TaskItem",
+    "load_arithmetic",
+    "load_gsm8k",
+    "load_multiple_choice",
+    "load_sentiment",
+    "load_task",
+    "split_items",
+]

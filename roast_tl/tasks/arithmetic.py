@@ -16,15 +16,23 @@ def load_arithmetic(
     seed: int = 0,
 ) -> Task:
     """Generate `n_items` distinct problems (default: all that exist, at most 300) with
-    `digits`-digit operands and operators from `ops`."""
-    if digits < 1 or not ops or set(ops) - set("+-*"):
-        raise ValueError("digits must be >= 1 and ops a non-empty string of '+', '-', '*'")
+    `digits`-digit operands and operators from `ops`.
+
+    Distinct, so that no problem sits in two splits; one-digit `+-` has only 200.
+    """
+    if digits < 1:
+        raise ValueError(f"digits must be at least 1, got {digits}")
+    if not ops or set(ops) - set("+-*"):
+        raise ValueError(f"ops must be a non-empty string of '+', '-', '*' (e.g. '+-'), got {ops!r}")
     rng = random.Random(seed)
     low, high = (0 if digits == 1 else 10 ** (digits - 1)), 10**digits - 1
     possible = (high - low + 1) ** 2 * len(ops)
     n_items = min(300, possible) if n_items is None else n_items
-    if n_items > possible:
-        raise ValueError(f"only {possible} distinct problems exist for digits={digits}, ops={ops!r}")
+    if not 1 <= n_items <= possible:
+        raise ValueError(
+            f"n_items={n_items}, but only {possible} distinct problems exist for digits={digits}, "
+            f"ops={ops!r}; ask for fewer items, more digits or more ops"
+        )
     seen: set[tuple[int, str, int]] = set()
     items: list[TaskItem] = []
     while len(items) < n_items:

@@ -5,21 +5,32 @@ gold answers ("Answer: B" for gold "A"), which mislabels rollouts and so corrupt
 """
 
 import re
+from decimal import Decimal, InvalidOperation
 
-_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
+# A number not glued to a word or another number ("3-4" is 3 and 4, "Qwen3" none); commas only
+# as thousands separators, so "1,234" is one number and "1,2,3" three.
+_NUMBER = re.compile(r"(?<![\w.])-?\$?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
 _FINAL_MARK = "####"
 
 
 def normalize_number(text: str) -> str | None:
-    """Canonical form of a number string: no commas, `$` or trailing zeros ("1,234.0" -> "1234")."""
+    """Canonical form of a number string: no commas, `$` or trailing zeros ("1,234.0" -> "1234").
+
+    Exact (decimal, not float) so that long integers survive.
+
+    >>> normalize_number("$1,234.50"), normalize_number("-3"), normalize_number("18.")
+    ('1234.5', '-3', '18')
+    """
     cleaned = text.replace(",", "").replace("$", "").strip().rstrip(".")
     try:
-        value = float(cleaned)
-    except ValueError:
+        value = Decimal(cleaned)
+    except InvalidOperation:
         return None
-    if value.is_integer():
+    if not value.is_finite():
+        return None
+    if value == value.to_integral_value():
         return str(int(value))
-    return f"{value:.6f}".rstrip("0").rstrip(".")
+    return format(value.normalize(), "f")
 
 
 def extract_final_number(text: str) -> str | None:
@@ -31,8 +42,7 @@ def extract_final_number(text: str) -> str | None:
     True
     """
     if _FINAL_MARK in text:
-        tail = text.rsplit(_FINAL_MARK, 1)[1]
-        match = _NUMBER.search(tail)
+        match = _NUMBER.search(text.rsplit(_FINAL_MARK, 1)[1])
         if match:
             return normalize_number(match.group())
     numbers = _NUMBER.findall(text)
@@ -40,43 +50,61 @@ def extract_final_number(text: str) -> str | None:
 
 
 def gsm8k_gold(answer_field: str) -> str:
-    """The gold number of a GSM8K `answer` field (the text after `####`)."""
+    """The gold number of a GSM8K `answer` field (the text after the last `####`), normalized.
+
+    >>> gsm8k_gold("48/2 = <<48/2=24>>24 clips.\\n#### 1,072")
+    '1072'
+    """
     if _FINAL_MARK not in answer_field:
-        raise ValueError("a GSM8K answer must end with '#### <number>'")
+        raise ValueError(
+            f"a GSM8K answer must end with a line '#### <number>', got ...{answer_field[-40:]!r}"
+        )
     gold = normalize_number(answer_field.rsplit(_FINAL_MARK, 1)[1])
     if gold is None:
-        raise ValueError(f"no number after '####' in {answer_field[-40:]!r}")
+        raise ValueError(
+            f"no plain number after the last '####' in ...{answer_field[-40:]!r}; "
+            "write the final line as '#### 42'"
+        )
     return gold
 
 
 def extract_label(text: str, labels: tuple[str, ...] = ("positive", "negative")) -> str | None:
     """The one label the completion names as a whole word (case-insensitive), else None.
 
+    A hedge ("neutral"), both labels, or a label inside a longer word ("non-negative") give None.
+
     >>> extract_label("Positive."), extract_label("neutral"), extract_label("positive, not negative")
     ('positive', None, None)
     """
-    words = set(re.findall(r"[a-z]+", text.lower()))
-    found = [label for label in labels if label.lower() in words]
+    found = [
+        label
+        for label in labels
+        if re.search(rf"(?<![\w-]){re.escape(label)}(?![\w-])", text, flags=re.IGNORECASE)
+    ]
     return found[0].lower() if len(found) == 1 else None
 
 
+# Letters must be capitals (so "the answer is a guess" names no letter); keywords any case.
 _LETTER_PATTERNS = (
-    r"^\s*\(?([A-Z])\)?\s*[.):]?\s*$",  # "B", "(B)", "B."
-    r"^\s*\(?([A-Z])\)?[.):]\s",  # "B. Paris", "B) Paris"
-    r"answer\s*(?:is|:)?\s*\(?([A-Z])\b\)?",  # "Answer: B", "the answer is (B)"
+    re.compile(r"^\s*\(?([A-Z])\)?[.):]?\s*$", re.MULTILINE),  # a line that is "B", "(B)", "B."
+    re.compile(r"^\s*\(?([A-Z])[.):]\s", re.MULTILINE),  # "B. Paris", "B) Paris"
+    re.compile(r"(?i:\b(?:answer|option|choice)(?:\s+is)?)\s*:?\s*\(?([A-Z])\)?(?!\w)"),
 )
 
 
 def extract_choice_letter(text: str, letters: str = "ABCD") -> str | None:
     """The answer letter the completion commits to, else None (two different letters -> None).
 
+    No first-character matching: "Answer: B" is B, never a match for gold "A".
+
     >>> extract_choice_letter("Answer: B"), extract_choice_letter("(C)"), extract_choice_letter("A or B")
     ('B', 'C', None)
     """
-    found = set()
-    for pattern in _LETTER_PATTERNS:
-        for match in re.finditer(pattern, text, flags=re.IGNORECASE | re.MULTILINE):
-            letter = match.group(1).upper()
-            if letter in letters:
-                found.add(letter)
+    plain = text.replace("*", "")  # markdown bold, "**B**"
+    found = {
+        match.group(1)
+        for pattern in _LETTER_PATTERNS
+        for match in pattern.finditer(plain)
+        if match.group(1) in letters
+    }
     return found.pop() if len(found) == 1 else None

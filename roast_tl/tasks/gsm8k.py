@@ -2,11 +2,12 @@
 
 import os
 import re
+from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
 
 from roast_tl.tasks.base import Task, TaskItem, split_items
-from roast_tl.tasks.grading import extract_final_number, gsm8k_gold
+from roast_tl.tasks.grading import extract_final_number, gsm8k_gold, normalize_number
 from roast_tl.tasks.jsonl import read_jsonl_rows, require
 
 INSTRUCTION = "Solve the problem step by step, then give the final answer on its own line as '#### <number>'."
@@ -18,9 +19,11 @@ def shipped_gsm8k_path() -> Path:
     return Path(str(files("roast_tl") / "data" / "gsm8k" / "train.jsonl"))
 
 
-def _wrong_number(gold: str) -> str:
-    value = float(gold)
-    return str(int(value) + 1) if value.is_integer() else str(value + 1)
+def wrong_number(gold: str) -> str:
+    """A deterministic wrong answer: the gold number plus one ("72" -> "73", "2.5" -> "3.5")."""
+    wrong = normalize_number(str(Decimal(gold) + 1))
+    assert wrong is not None and wrong != gold
+    return wrong
 
 
 def load_gsm8k(
@@ -36,6 +39,8 @@ def load_gsm8k(
     The gold completion is the worked answer without `<<...>>` calculator notes; the wrong
     completion is the same worked answer with a final number off by one.
     """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of problems or None (all), got {limit}")
     source = Path(path) if path is not None else shipped_gsm8k_path()
     items: list[TaskItem] = []
     for number, row in read_jsonl_rows(source):
@@ -52,7 +57,7 @@ def load_gsm8k(
         body = worked.rsplit("####", 1)[0].rstrip()
         items.append(TaskItem(
             id=f"gsm8k-{number}", prompt=f"{question.strip()}\n{INSTRUCTION}", gold=gold,
-            gold_completion=worked, wrong_completion=f"{body}\n#### {_wrong_number(gold)}",
+            gold_completion=worked, wrong_completion=f"{body}\n#### {wrong_number(gold)}",
         ))
         if limit is not None and len(items) >= limit:
             break

@@ -4,10 +4,45 @@ import os
 import string
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from roast_tl.tasks.base import Task, TaskItem, split_items
 from roast_tl.tasks.grading import extract_choice_letter
 from roast_tl.tasks.jsonl import read_jsonl_rows, require
+
+INSTRUCTION = "Answer with the letter of the correct choice."
+
+
+def _gold_letter(answer: Any, letters: str, where: str) -> str:
+    """The gold letter of a row whose `answer` is a 0-based index or a letter ("B" or "b")."""
+    if isinstance(answer, int) and not isinstance(answer, bool) and 0 <= answer < len(letters):
+        return letters[answer]
+    if isinstance(answer, str) and len(answer.strip()) == 1 and answer.strip().upper() in letters:
+        return answer.strip().upper()
+    raise ValueError(
+        f"{where}: 'answer' must be a 0-based index below {len(letters)} or one letter of "
+        f"{letters!r}, got {answer!r}"
+    )
+
+
+def multiple_choice_item(item_id: str, row: dict[str, Any], where: str) -> TaskItem:
+    """Build one lettered prompt from a row; the wrong completion names the first other letter."""
+    question = require(row, "question", where)
+    choices = require(row, "choices", where)
+    answer = require(row, "answer", where)
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"{where}: 'question' must be a non-empty string")
+    if (not isinstance(choices, list) or not 2 <= len(choices) <= 26
+            or not all(isinstance(c, str) for c in choices)):
+        raise ValueError(f"{where}: 'choices' must be a list of 2 to 26 strings, got {choices!r}")
+    letters = string.ascii_uppercase[: len(choices)]
+    gold = _gold_letter(answer, letters, where)
+    listing = "\n".join(f"{letter}. {choice}" for letter, choice in zip(letters, choices, strict=True))
+    wrong = next(letter for letter in letters if letter != gold)
+    return TaskItem(
+        id=item_id, prompt=f"{question.strip()}\n{listing}\n{INSTRUCTION}",
+        gold=gold, gold_completion=f"Answer: {gold}", wrong_completion=f"Answer: {wrong}",
+    )
 
 
 def load_multiple_choice(
@@ -18,33 +53,15 @@ def load_multiple_choice(
     seed: int = 0,
     name: str = "multiple_choice",
 ) -> Task:
-    """Load letter-answer multiple choice; `answer` is a 0-based index or a letter."""
+    """Load letter-answer multiple choice from JSONL; `answer` is a 0-based index or a letter.
+
+    The grader accepts only letters that some question offers, and never a first-character match.
+    """
     source = Path(path)
-    items: list[TaskItem] = []
-    max_choices = 0
-    for number, row in read_jsonl_rows(source):
-        where = f"{source}:{number}"
-        question = require(row, "question", where)
-        choices = require(row, "choices", where)
-        answer = require(row, "answer", where)
-        if not isinstance(choices, list) or not 2 <= len(choices) <= 26:
-            raise ValueError(f"{where}: 'choices' must be a list of 2 to 26 strings")
-        letters = string.ascii_uppercase[: len(choices)]
-        if isinstance(answer, int) and not isinstance(answer, bool) and 0 <= answer < len(choices):
-            gold = letters[answer]
-        elif isinstance(answer, str) and answer.strip().upper() in letters and answer.strip():
-            gold = answer.strip().upper()
-        else:
-            raise ValueError(f"{where}: 'answer' must be an index < {len(choices)} or a letter in {letters}, got {answer!r}")
-        max_choices = max(max_choices, len(choices))
-        listing = "\n".join(f"{letter}. {choice}" for letter, choice in zip(letters, choices, strict=True))
-        wrong = next(letter for letter in letters if letter != gold)
-        items.append(TaskItem(
-            id=f"{name}-{number}",
-            prompt=f"{question}\n{listing}\nAnswer with the letter of the correct choice.",
-            gold=gold, gold_completion=f"Answer: {gold}", wrong_completion=f"Answer: {wrong}",
-        ))
+    rows = read_jsonl_rows(source)
+    items = [multiple_choice_item(f"{name}-{n}", row, f"{source}:{n}") for n, row in rows]
+    n_letters = max(len(row["choices"]) for _, row in rows) if rows else 0
     splits = split_items(items, n_dev=n_dev, n_test=n_test, seed=seed)
-    extract = partial(extract_choice_letter, letters=string.ascii_uppercase[:max_choices])
+    extract = partial(extract_choice_letter, letters=string.ascii_uppercase[:n_letters])
     return Task(name=name, splits=splits, extract_answer=extract, max_new_tokens=8,
                 few_shot=splits["train"][:3])

@@ -32,6 +32,7 @@ def sentiment_item(item_id: str, sentence: str, label: int) -> TaskItem:
 
 
 def _parse(row: dict[str, Any], where: str) -> tuple[str, int]:
+    """Check one row and return (sentence, label); errors name `where` (file:line or rows[i])."""
     sentence = require(row, "sentence", where)
     label = require(row, "label", where)
     if not isinstance(sentence, str) or not sentence.strip():
@@ -51,6 +52,8 @@ def load_sentiment(
 ) -> Task:
     """Load the sentiment task from `path`, from `rows` (e.g. an installed `datasets` SST-2), or
     from the shipped review set; carve disjoint train/dev/test splits with `seed`."""
+    if rows is not None and path is not None:
+        raise TypeError("load_sentiment takes a path or rows=, not both; drop one of them")
     if rows is not None:
         parsed = [_parse(dict(r), f"rows[{i}]") for i, r in enumerate(rows)]
     else:
@@ -60,6 +63,7 @@ def load_sentiment(
     splits = split_items(items, n_dev=n_dev, n_test=n_test, seed=seed)
     positives = [i for i in splits["train"] if i.gold == "positive"][:2]
     negatives = [i for i in splits["train"] if i.gold == "negative"][:2]
+    # 8, not 4: small chat models answer "The sentiment of this review is positive." (7 tokens).
     return Task(
         name="sentiment", splits=splits, extract_answer=extract_label, max_new_tokens=8,
         few_shot=[x for pair in zip(positives, negatives, strict=False) for x in pair],

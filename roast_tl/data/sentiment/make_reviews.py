@@ -48,6 +48,7 @@ N_PER_LABEL = 240
 
 
 def make_reviews(seed: int = 0) -> list[dict[str, object]]:
+    """Return N_PER_LABEL distinct reviews per label, shuffled; `seed` fixes every choice."""
     rng = random.Random(seed)
     rows: list[dict[str, object]] = []
     seen: set[str] = set()
