@@ -1,12 +1,13 @@
 """The headline effect: does ROAST beat no steering, few-shot, CAA and SADI on held-out prompts?
 
 On the embedded SmolLM2-135M-Instruct, per task: each seed draws its own training prompts, samples
-rollouts once, builds every method, tunes alpha on the dev split (never test) and evaluates the
-test split. Prints a Markdown table and writes benchmarks/results/effect.{md,json}. Resumable:
-finished (task, method, seed) cells and rollouts are cached under --work.
+rollouts once, builds every method from them, tunes alpha on the dev split (never test) and
+evaluates the test split once. Writes benchmarks/results/effect.{md,json}. Resumable: rollouts
+and finished (task, method, seed) cells are cached under --work and skipped on a rerun.
 
-    python benchmarks/effect.py                       # all tasks, 3 seeds (about 1-2 h on 2 cores)
-    python benchmarks/effect.py --tasks sentiment     # one task
+    python benchmarks/effect.py --quick     # sizes that fit ~35 min on 2 shared CPU cores
+    python benchmarks/effect.py             # full sizes, 3 seeds everywhere (about 2 h)
+    python benchmarks/effect.py --tasks sentiment --seeds 42
 """
 
 import argparse
@@ -15,59 +16,130 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 import roast_tl
-from roast_tl.sweep import markdown_table, run_sweep, summarize
+from roast_tl.baselines import MethodContext, needs_rollouts
+from roast_tl.diagnostics import consistency_report, energy_table
+from roast_tl.rollouts import load_rollouts
+from roast_tl.sweep import SEEDS, markdown_table, run_sweep, summarize, train_subset
 
 METHODS = ["none", "few_shot", "caa", "sadi", "roast_plain", "roast"]
-# Sizes per task, chosen to fit 2 CPU cores: GSM8K generation (160 tokens) is ~20x the others.
-TASKS: dict[str, dict[str, Any]] = {
-    "sentiment": {"load": {}, "n_train": 48, "n_rollouts": 8, "n_dev": 24, "n_test": 100,
-                  "alphas": {"add": [4.0, 8.0, 16.0, 32.0], "multiply": [0.1, 0.5, 1.0, 2.0]}},
-    "arithmetic": {"load": {"digits": 1}, "n_train": 48, "n_rollouts": 8, "n_dev": 24, "n_test": 60,
-                   "alphas": {"add": [2.0, 4.0, 8.0, 16.0], "multiply": [0.1, 0.5, 1.0, 2.0]}},
-    "gsm8k": {"load": {"limit": 600, "n_dev": 12, "n_test": 40}, "n_train": 12, "n_rollouts": 4,
-              "n_dev": 12, "n_test": 40, "max_new_tokens": 160,
-              "alphas": {"add": [4.0, 16.0], "multiply": [0.5, 2.0]}},
+ADD = [4.0, 8.0, 16.0, 32.0]
+MULTIPLY = [0.1, 0.5, 1.0, 2.0]
+# Sizes per task. GSM8K generation (160 tokens at ~70 tokens/s batched on 2 cores) costs ~20x
+# the one-word tasks, so it gets few prompts, 4 rollouts, a 2-point alpha grid and, in --quick,
+# one seed.
+FULL: dict[str, dict[str, Any]] = {
+    "sentiment": {"load": {}, "n_train": 64, "n_rollouts": 8, "n_dev": 40, "n_test": 100,
+                  "alphas": {"add": ADD, "multiply": MULTIPLY}, "seeds": list(SEEDS)},
+    "arithmetic": {"load": {"digits": 1}, "n_train": 64, "n_rollouts": 8, "n_dev": 30, "n_test": 60,
+                   "alphas": {"add": [2.0, *ADD], "multiply": MULTIPLY}, "seeds": list(SEEDS)},
+    "gsm8k": {"load": {"limit": 800, "n_dev": 16, "n_test": 50}, "n_train": 24, "n_rollouts": 4,
+              "n_dev": 16, "n_test": 50, "max_new_tokens": 160,
+              "alphas": {"add": [4.0, 16.0], "multiply": [0.5, 2.0]}, "seeds": list(SEEDS)},
 }
+QUICK: dict[str, dict[str, Any]] = {
+    "sentiment": {**FULL["sentiment"], "n_train": 32, "n_dev": 24, "n_test": 80},
+    "arithmetic": {**FULL["arithmetic"], "n_train": 24, "n_dev": 16, "n_test": 40,
+                   "alphas": {"add": [2.0, 4.0, 8.0, 16.0], "multiply": [0.5, 1.0, 2.0]}},
+    "gsm8k": {**FULL["gsm8k"], "load": {"limit": 400, "n_dev": 8, "n_test": 24}, "n_train": 12,
+              "n_dev": 8, "n_test": 24, "seeds": [42]},
+}
+
+
+def task_diagnostics(model: Any, task: Any, spec: dict[str, Any], layers: list[int],
+                     work: Path) -> dict[str, Any]:
+    """Magnitude-vs-consistency and top-K energy on the first seed's cached rollouts (+ PNGs)."""
+    seed = spec["seeds"][0]
+    train = train_subset(task, spec["n_train"], seed)
+    rollouts = load_rollouts(work / f"rollouts_{task.name}_{seed}.jsonl")
+    contrasts, means = MethodContext(model, task, train, layers, rollouts, seed=seed).rollout_means()
+    name = next(iter(means.positive))
+    report = consistency_report(means, name)
+    mu = means.differences(name).mean(0)
+    d = int(mu.shape[-1])
+    table = energy_table(mu, sorted({1, 4, 16, max(1, round(0.05 * d)), 64, 256, d} - {0}))
+    try:
+        from roast_tl.plots import plot_magnitude_consistency, plot_mask_energy
+
+        plot_magnitude_consistency(report["magnitudes"], report["cosines"],
+                                   work / "magnitude_consistency.png", report["pearson_r"])
+        plot_mask_energy([r for r in table if r["method"] == "top_k"], work / "mask_energy.png")
+    except ImportError:
+        pass
+    return {"seed": seed, "hook_name": name, "group_counts": contrasts.counts,
+            "n_groups": len(contrasts.groups), "pearson_r_magnitude_vs_cosine": report["pearson_r"],
+            "top10pct_magnitude_share": report["top10pct_magnitude_share"], "energy": table}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="sentiment,arithmetic,gsm8k")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--seeds", default="42,22,52")
+    parser.add_argument("--seeds", default=None, help="override every task's seeds, e.g. 42,22,52")
     parser.add_argument("--layers", default="10")
-    parser.add_argument("--work", default="benchmarks/results/effect_work")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (see QUICK)")
+    parser.add_argument("--work", default=None, help="cache folder (default benchmarks/results/effect_work[_quick])")
     parser.add_argument("--out", default="benchmarks/results/effect")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads; 1 is ~9x faster than 2 when other jobs share the cores")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     start = time.perf_counter()
+    sizes = QUICK if args.quick else FULL
+    work = Path(args.work or f"benchmarks/results/effect_work{'_quick' if args.quick else ''}")
     model = roast_tl.load_model()
     layers = [int(x) for x in args.layers.split(",")]
-    seeds = [int(x) for x in args.seeds.split(",")]
     methods = args.methods.split(",")
-    all_rows = []
+    all_rows, used, timings, diagnostics = [], {}, {}, {}
     for name in args.tasks.split(","):
-        spec = TASKS[name]
+        spec = dict(sizes[name])
+        if args.seeds:
+            spec["seeds"] = [int(x) for x in args.seeds.split(",")]
+        used[name] = spec
         task = roast_tl.load_task(name, **spec["load"])
+        t0 = time.perf_counter()
         rows = run_sweep(
-            model, task, methods, layers=layers, out_dir=Path(args.work) / name, seeds=seeds,
+            model, task, methods, layers=layers, out_dir=work / name, seeds=spec["seeds"],
             n_train=spec["n_train"], n_rollouts=spec["n_rollouts"], n_dev=spec["n_dev"],
             n_test=spec["n_test"], max_new_tokens=spec.get("max_new_tokens"),
             alphas=spec["alphas"], progress=not args.quiet,
         )
+        timings[name] = time.perf_counter() - t0
+        if any(needs_rollouts(m) for m in methods):
+            diagnostics[name] = task_diagnostics(model, task, spec, layers, work / name)
         all_rows.extend(rows)
         print(markdown_table(summarize(rows)), flush=True)
     table = markdown_table(summarize(all_rows))
+    cell_s = sum(r["wall_s"] for r in all_rows if "copied_from_seed" not in r)
+    header = (f"Model {model.cfg.model_name}, layers {layers}, resid_post, steer 'last', alpha chosen "
+              f"on dev per (method, seed); sizes: " + "; ".join(
+                  f"{t}: {s['n_train']} train x {s['n_rollouts']} rollouts, {s['n_dev']} dev, "
+                  f"{s['n_test']} test, seeds {s['seeds']}" for t, s in used.items())
+              + f". Compute in cells: {cell_s / 60:.1f} min.")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(table + "\n")
+    diag_lines = [
+        f"- {name}: {d['n_groups']} contrast groups {d['group_counts']}; Pearson r(|mu_g|, cos to "
+        f"consensus) = {d['pearson_r_magnitude_vs_cosine']:.2f}; the largest 10% of groups hold "
+        f"{d['top10pct_magnitude_share']:.0%} of the total magnitude; top-5% mask keeps "
+        + ", ".join(f"{r['retained_energy']:.2f} energy / cos {r['cosine']:.2f} at K={r['k']}"
+                    for r in d["energy"] if r["method"] == "top_k"
+                    and r["k"] == max(1, round(0.05 * d["energy"][-1]["k"])))
+        for name, d in diagnostics.items()]
+    out.with_suffix(".md").write_text(header + "\n\n" + table + "\n\nDiagnostics (first seed's "
+                                      "rollouts):\n" + "\n".join(diag_lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps({
-        "model": str(model.cfg.model_name), "layers": layers, "seeds": seeds, "methods": methods,
-        "sizes": {t: TASKS[t] for t in args.tasks.split(",")}, "summary": summarize(all_rows),
-        "rows": all_rows, "wall_s": time.perf_counter() - start}, indent=1))
-    print("\n" + table)
+        "model": str(model.cfg.model_name), "layers": layers, "methods": methods,
+        "quick": args.quick, "sizes": used, "summary": summarize(all_rows), "rows": all_rows,
+        "wall_s_this_run": time.perf_counter() - start, "wall_s_by_task_this_run": timings,
+        "compute_s_in_cells": cell_s, "diagnostics": diagnostics}, indent=1))
+    print("\n".join(diag_lines))
+    print("\n" + header + "\n\n" + table)
     print(f"\nwall time {time.perf_counter() - start:.0f} s; written {out}.md and {out}.json")
 
 

@@ -38,6 +38,14 @@ class SteeringSetup:
     def steers(self) -> bool:
         return self.vector is not None
 
+    def evaluate_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments that make `roast_tl.evaluate.evaluate` apply this setup.
+
+            evaluate(model, task, alpha=8.0, split="dev", **setup.evaluate_kwargs())
+        """
+        return {"vector": self.vector, "mode": self.mode, "positions": self.positions,
+                "prompt_prefix": self.prompt_prefix}
+
 
 @dataclass
 class MethodContext:

@@ -57,21 +57,49 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (1 is much faster when other jobs share the cores)")
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def _layer_sets(text: str) -> list[list[int]]:
+    return [_ints(group) for group in text.split(";") if group.strip()]
+
+
 def add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("eval", help="greedy accuracy of the model on a task split, "
-                              "unsteered or steered with a saved vector")
+    p = subparsers.add_parser("eval", help="greedy accuracy on a task split: unsteered, steered with "
+                              "a saved vector, or with a method built on the fly (--method)")
     p.add_argument("--model", default=None, help="local HF folder or .gguf (default: embedded model)")
     p.add_argument("--task", default="sentiment", help="sentiment, gsm8k, arithmetic, multiple_choice")
     p.add_argument("--task-path", default=None, help="JSONL file for the task (multiple_choice needs one)")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"])
-    p.add_argument("--vector", default=None, help="a saved .safetensors steering vector")
-    p.add_argument("--alpha", type=float, default=0.0)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--vector", default=None, help="a saved .safetensors steering vector")
+    source.add_argument("--method", default=None,
+                        help="build a method first: none, few_shot, caa, sadi, roast, roast_plain, ...")
+    p.add_argument("--alpha", type=float, default=None, help="steering strength (needed to steer)")
     p.add_argument("--positions", default="last", choices=["last", "all", "prefill"])
-    p.add_argument("--mode", default="add", choices=["add", "multiply"])
+    p.add_argument("--mode", default=None, choices=["add", "multiply"],
+                   help="default: the method's own (multiply for sadi), else add")
     p.add_argument("--few-shot", type=int, default=0, help="prepend k worked examples")
+    p.add_argument("--layers", type=_ints, default=[10], help="layers for --method, e.g. 8,10")
+    p.add_argument("--hook-site", default="resid_post", help="site for --method (resid_post, mlp_post, ...)")
+    p.add_argument("--n-train", type=int, default=64, help="training prompts for --method")
+    p.add_argument("--n-rollouts", type=int, default=8, help="rollouts per prompt for ROAST methods")
+    p.add_argument("--rollouts", default=None, help="JSONL to cache/resume ROAST rollouts")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--save-vector", default=None, help="save the --method vector here")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--records", default=None, help="write per-item records to this JSONL file")
+    _add_threads(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_run_eval)
 
@@ -82,23 +110,56 @@ def _task_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return load_task(args.task, path=args.task_path) if args.task_path else load_task(args.task)
 
 
-def _run_eval(args: argparse.Namespace) -> int:
-    from roast_tl.baselines import few_shot_prefix
-    from roast_tl.evaluate import evaluate
-    from roast_tl.models import load_model
+def _setup_from_args(args: argparse.Namespace, model, task):  # type: ignore[no-untyped-def]
+    from roast_tl.baselines import (
+        MethodContext,
+        SteeringSetup,
+        build_method,
+        few_shot_prefix,
+        needs_rollouts,
+    )
+    from roast_tl.rollouts import sample_rollouts
+    from roast_tl.sweep import train_subset
     from roast_tl.vector import SteeringVector
 
+    prefix = few_shot_prefix(task, args.few_shot) if args.few_shot else ""
+    if args.vector:
+        return SteeringSetup("vector", SteeringVector.load(args.vector, model), prompt_prefix=prefix)
+    if not args.method:
+        return SteeringSetup("none", prompt_prefix=prefix)
+    train = train_subset(task, args.n_train, args.seed)
+    rollouts = []
+    if needs_rollouts(args.method):
+        rollouts = sample_rollouts(model, task, train, n_rollouts=args.n_rollouts, seed=args.seed,
+                                   batch_size=args.batch_size, path=args.rollouts,
+                                   progress=not args.quiet)
+    ctx = MethodContext(model, task, train, args.layers, rollouts, seed=args.seed,
+                        hook_site=args.hook_site, positions=args.positions, progress=not args.quiet)
+    setup = build_method(args.method, ctx)
+    setup.prompt_prefix = prefix + setup.prompt_prefix
+    if args.save_vector and setup.vector is not None:
+        print(f"saved vector: {setup.vector.save(args.save_vector)}")
+    return setup
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from roast_tl.evaluate import evaluate
+    from roast_tl.models import load_model
+
+    _set_threads(args)
     model = load_model(args.model)
     task = _task_from_args(args)
-    vector = SteeringVector.load(args.vector, model) if args.vector else None
+    setup = _setup_from_args(args, model, task)
+    if setup.vector is not None and args.alpha is None:
+        raise ValueError("steering needs --alpha; tune it on dev with `roast-tl sweep` "
+                         "(SmolLM2's residual stream wants alphas of order 4-32 with max_norm vectors)")
     result = evaluate(
-        model, task, vector, args.alpha, split=args.split, positions=args.positions, mode=args.mode,
-        prompt_prefix=few_shot_prefix(task, args.few_shot) if args.few_shot else "",
-        limit=args.limit, batch_size=args.batch_size, records_path=args.records,
-        progress=not args.quiet,
+        model, task, setup.vector, args.alpha or 0.0, split=args.split, positions=args.positions,
+        mode=args.mode or setup.mode, prompt_prefix=setup.prompt_prefix, limit=args.limit,
+        batch_size=args.batch_size, records_path=args.records, progress=not args.quiet,
     )
-    print(f"{task.name}/{args.split}: accuracy {result.accuracy:.3f} "
-          f"(95% CI [{result.ci_low:.3f}, {result.ci_high:.3f}], n={result.n})")
+    print(f"{task.name}/{args.split} [{setup.method}, alpha={args.alpha or 0.0:g}]: accuracy "
+          f"{result.accuracy:.3f} (95% CI [{result.ci_low:.3f}, {result.ci_high:.3f}], n={result.n})")
     if args.records:
         print(f"records: {args.records}")
     return 0
@@ -107,14 +168,19 @@ def _run_eval(args: argparse.Namespace) -> int:
 def add_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
     from roast_tl.baselines import METHODS
 
-    p = subparsers.add_parser("sweep", help="compare steering methods: alpha tuned on dev, test "
-                              "accuracy mean ± std over seeds; writes CSV, JSON, Markdown and a plot")
+    p = subparsers.add_parser("sweep", help="compare steering methods: alpha (and layers) tuned on "
+                              "dev, test accuracy mean ± std over seeds; writes CSV, JSON, Markdown, PNG")
     p.add_argument("--model", default=None)
     p.add_argument("--task", default="sentiment")
     p.add_argument("--task-path", default=None)
     p.add_argument("--methods", default="none,few_shot,caa,sadi,roast_plain,roast",
                    help=f"comma-separated, from {sorted(METHODS)}")
     p.add_argument("--layers", type=_ints, default=[10])
+    p.add_argument("--layer-candidates", type=_layer_sets, default=None,
+                   help="layer sets to choose from on dev, ';'-separated, e.g. '6;10;14;6,10'")
+    p.add_argument("--hook-site", default="resid_post")
+    p.add_argument("--read-position", default="last", choices=["last", "response_mean"])
+    p.add_argument("--positions", default="last", choices=["last", "all", "prefill"])
     p.add_argument("--seeds", type=_ints, default=[42, 22, 52])
     p.add_argument("--n-train", type=int, default=64)
     p.add_argument("--n-rollouts", type=int, default=8)
@@ -122,8 +188,10 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n-test", type=int, default=None)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--alphas", type=_floats, default=None, help="alpha grid for additive vectors")
+    p.add_argument("--multiply-alphas", type=_floats, default=None, help="alpha grid for SADI / multiply")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", default="roast_runs/sweep", help="output folder (resumes cells found there)")
+    _add_threads(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_run_sweep)
 
@@ -132,13 +200,20 @@ def _run_sweep(args: argparse.Namespace) -> int:
     from roast_tl.models import load_model
     from roast_tl.sweep import markdown_table, run_sweep, summarize
 
+    _set_threads(args)
     model = load_model(args.model)
     task = _task_from_args(args)
+    grids = {}
+    if args.alphas:
+        grids["add"] = args.alphas
+    if args.multiply_alphas:
+        grids["multiply"] = args.multiply_alphas
     rows = run_sweep(
         model, task, [m for m in args.methods.split(",") if m], layers=args.layers,
-        out_dir=args.out, seeds=args.seeds, n_train=args.n_train, n_rollouts=args.n_rollouts,
-        n_dev=args.n_dev, n_test=args.n_test, max_new_tokens=args.max_new_tokens,
-        alphas={"add": args.alphas} if args.alphas else None, batch_size=args.batch_size,
+        layer_candidates=args.layer_candidates, hook_site=args.hook_site,
+        position=args.read_position, positions=args.positions, out_dir=args.out, seeds=args.seeds,
+        n_train=args.n_train, n_rollouts=args.n_rollouts, n_dev=args.n_dev, n_test=args.n_test,
+        max_new_tokens=args.max_new_tokens, alphas=grids or None, batch_size=args.batch_size,
         progress=not args.quiet,
     )
     print(markdown_table(summarize(rows)))

@@ -19,7 +19,11 @@ def _pyplot() -> Any:
 
 
 def plot_accuracy_vs_alpha(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Dev accuracy vs alpha, one line per method, error bars = std over seeds."""
+    """Dev accuracy vs alpha, one line per method, error bars = std over seeds.
+
+    `rows` are sweep cells: dicts with "method", "dev_by_alpha" ({alpha string: accuracy}) and
+    optionally "mode". Methods with no curve (none, few-shot) are left out.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     methods = sorted({r["method"] for r in rows if r["dev_by_alpha"]})
@@ -27,8 +31,10 @@ def plot_accuracy_vs_alpha(rows: Sequence[dict[str, Any]], path: str | Path) -> 
         curves = [r["dev_by_alpha"] for r in rows if r["method"] == method]
         alphas = sorted({float(a) for c in curves for a in c})
         values = np.array([[c.get(str(a), np.nan) for a in alphas] for c in curves], dtype=float)
+        mode = next((r.get("mode") for r in rows if r["method"] == method), "add")
+        label = f"{method} (h + α·M⊙h)" if mode == "multiply" else method
         ax.errorbar(alphas, np.nanmean(values, 0), yerr=np.nanstd(values, 0), marker="o",
-                    capsize=3, label=method)
+                    capsize=3, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("alpha")
     ax.set_ylabel("dev accuracy")

@@ -42,10 +42,9 @@ def tune_alpha(
     """Return the dev-best alpha (ties -> smaller) and dev accuracy per alpha. Never reads test."""
     dev = task.items("dev")[:n_dev]
     accuracy = {
-        float(a): evaluate(model, task, setup.vector, a, items=dev, split="dev", mode=setup.mode,  # type: ignore[arg-type]
-                           positions=setup.positions, prompt_prefix=setup.prompt_prefix,  # type: ignore[arg-type]
-                           batch_size=batch_size, max_new_tokens=max_new_tokens,
-                           progress=progress).accuracy
+        float(a): evaluate(model, task, alpha=a, items=dev, split="dev", batch_size=batch_size,
+                           max_new_tokens=max_new_tokens, progress=progress,
+                           **setup.evaluate_kwargs()).accuracy
         for a in alphas
     }
     best = max(accuracy, key=lambda a: (accuracy[a], -a))
@@ -168,9 +167,8 @@ def run_sweep(
             label, setup, alpha, curves = select_on_dev(
                 model, task, method, contexts, grids, n_dev=n_dev, batch_size=batch_size,
                 max_new_tokens=max_new_tokens)
-            result = evaluate(model, task, setup.vector, alpha, items=test, mode=setup.mode,  # type: ignore[arg-type]
-                              positions=setup.positions, prompt_prefix=setup.prompt_prefix,  # type: ignore[arg-type]
-                              batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress)
+            result = evaluate(model, task, alpha=alpha, items=test, batch_size=batch_size,
+                              max_new_tokens=max_new_tokens, progress=progress, **setup.evaluate_kwargs())
             meta = setup.vector.metadata if setup.vector is not None else {}
             cells[key] = {
                 "task": task.name, "method": method, "seed": seed, "alpha": alpha,

@@ -1,131 +1,165 @@
-"""Baselines: CAA/SADI construction, where ROAST must win, where CAA and ROAST must agree."""
+"""Baselines behind one interface: ROAST wins on a planted on-distribution signal, CAA and ROAST
+coincide when the rollouts are the written answers, and ROAST variants share one set of rollouts."""
 
 import pytest
 import torch
 
+import roast_tl.baselines as baselines
+from roast_tl import rollouts as rollouts_module
 from roast_tl.baselines import (
     METHODS,
     MethodContext,
     build_method,
     few_shot_prefix,
+    needs_rollouts,
     teacher_forced_contrast,
     top_k_mask,
 )
+from roast_tl.pairs import written_answer_tokens
 from roast_tl.rollouts import Rollout
 from roast_tl.tasks.base import Task, TaskItem
+from tests.tiny_model import make_tiny_model
+
+EMBED_HOOK = "blocks.0.hook_resid_pre"  # the token embeddings: planted signals are exact there
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny-model generation is fastest on one thread, most of all when other jobs share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _cos(a, b):
     return torch.nn.functional.cosine_similarity(a, b, dim=0).item()
 
 
-def _rollout(item, tokens, ok, k):
-    return Rollout(item_id=item.id, sample_index=k, prompt_text=item.prompt, prompt_token_ids=[],
-                   completion_token_ids=tokens, completion="", answer=None, correct=ok, seed=0)
+def _task(items):
+    return Task(name="tiny", splits={"train": items, "dev": items[:2], "test": items[:2]},
+                extract_answer=lambda s: s.strip() or None, max_new_tokens=2,
+                few_shot=items[:1])
 
 
 @pytest.fixture(scope="module")
-def planted_model():
-    """Tiny model whose embeddings make two directions: u separates the model's own right/wrong
-    answer tokens, w separates the written gold/wrong answer texts that CAA teacher-forces."""
-    from tests.tiny_model import make_tiny_model
+def planted():
+    """Rollouts differ along u; the written gold/wrong answers ("good"/"bad") differ along z.
 
-    model = make_tiny_model(seed=2)
+    ROAST reads the model's own right vs wrong rollouts, so it must find u; CAA reads the
+    teacher-forced written answers, so it can only find z.
+    """
+    model = make_tiny_model(seed=3)
     tok = model.tokenizer
     gen = torch.Generator().manual_seed(11)
     d = model.cfg.d_model
     u = torch.nn.functional.normalize(torch.randn(d, generator=gen), dim=0)
-    w = torch.nn.functional.normalize(torch.randn(d, generator=gen), dim=0)
+    z = torch.randn(d, generator=gen)
+    z = torch.nn.functional.normalize(z - (z @ u) * u, dim=0)  # orthogonal to u
     embed = model.original_model.get_input_embeddings().weight
-    eos = tok.eos_token_id
+    items, rollouts = [], []
     with torch.no_grad():
-        embed[tok.convert_tokens_to_ids("yes")] = 3 * u
-        embed[tok.convert_tokens_to_ids("no")] = -3 * u
-        embed[tok.convert_tokens_to_ids("positive")] = 3 * w
-        embed[tok.convert_tokens_to_ids("negative")] = -3 * w
-        embed[eos] = 0.0  # written answers end in EOS: make the read position carry the answer
-    return model, u, w
+        base = torch.randn(d, generator=gen)
+        embed[tok.convert_tokens_to_ids("good")] = base + 3.0 * z
+        embed[tok.convert_tokens_to_ids("bad")] = base - 3.0 * z
+        for g in range(8):
+            right, wrong = tok.convert_tokens_to_ids(str(g)), tok.convert_tokens_to_ids(str(g + 9))
+            shared = torch.randn(d, generator=gen)
+            embed[right] = shared + (0.5 + g) * u / 2 + 0.05 * torch.randn(d, generator=gen)
+            embed[wrong] = shared - (0.5 + g) * u / 2
+            item = TaskItem(f"g{g}", "review : the movie", str(g), "good", "bad")
+            items.append(item)
+            prompt_ids = written_answer_tokens(model, item, "good")[0]
+            for k, (token, ok) in enumerate([(right, True), (wrong, False), (wrong, False)]):
+                rollouts.append(Rollout(item.id, k, item.prompt, prompt_ids, [token],
+                                        tok.decode([token]), None, ok, 0))
+    return model, _task(items), rollouts, u, z
 
 
-def _items(n=6):
-    return [TaskItem(f"i{i}", "the movie was good", "yes", "positive", "negative") for i in range(n)]
+def _ctx(model, task, rollouts, **kwargs):
+    settings = dict(layers=[0], seed=42, hook_site="resid_pre", position="response_mean") | kwargs
+    return MethodContext(model, task, task.items("train"), rollouts=rollouts, **settings)
 
 
-def test_roast_wins_where_only_on_distribution_contrast_carries_the_signal(planted_model):
-    model, u, w = planted_model
-    tok = model.tokenizer
-    items = _items()
-    yes, no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
-    rollouts = [_rollout(it, [yes], True, 0) for it in items] + [_rollout(it, [no], False, 1) for it in items]
-    task = Task("planted", {"train": items, "dev": items, "test": items}, lambda s: s, 2)
-    ctx = MethodContext(model, task, items, layers=[0], rollouts=rollouts)
-    roast = build_method("roast", ctx).vector
-    caa = build_method("caa", ctx).vector
-    # Read at the final token of block 0's output: the model's own answers end on yes/no (along
-    # u); the written answers end on EOS after positive/negative, which reach it only through w.
-    roast_dir = roast["blocks.0.hook_resid_post"]
-    caa_dir = caa["blocks.0.hook_resid_post"]
-    assert _cos(roast_dir, caa_dir) < 0.9  # the two contrasts point in different directions
-    # ROAST's direction separates the model's own right/wrong answers at that site; CAA's less so.
-    from roast_tl.activations import capture_activations
-
-    acts = capture_activations(model, [([1, 5, 6], [yes]), ([1, 5, 6], [no])],
-                               ["blocks.0.hook_resid_post"])["blocks.0.hook_resid_post"]
-    own = acts[0] - acts[1]
-    assert _cos(roast_dir, own) > 0.95
-    assert _cos(caa_dir, own) < _cos(roast_dir, own) - 0.1
+def test_roast_wins_on_planted_on_distribution_signal(planted):
+    model, task, rollouts, u, z = planted
+    ctx = _ctx(model, task, rollouts)
+    roast = build_method("roast", ctx).vector[EMBED_HOOK]
+    plain = build_method("roast_plain", ctx).vector[EMBED_HOOK]
+    caa = build_method("caa", ctx).vector[EMBED_HOOK]
+    assert _cos(roast, u) > 0.99 and _cos(plain, u) > 0.99
+    assert abs(_cos(caa, u)) < 0.05  # teacher-forced texts carry none of the signal
+    assert _cos(caa, z) > 0.99
+    sadi = build_method("sadi", ctx)
+    mask = sadi.vector[EMBED_HOOK]
+    assert sadi.mode == "multiply" and set(mask.unique().tolist()) == {0.0, 1.0}
+    assert int(mask.sum()) == round(ctx.top_k_fraction * model.cfg.d_model)
+    assert torch.equal(mask, top_k_mask(z, int(mask.sum())))  # SADI also follows the written texts
 
 
-def test_caa_and_roast_agree_when_rollouts_are_the_written_answers(planted_model):
-    model, _, _ = planted_model
-    tok = model.tokenizer
-    items = _items()
-    pos = tok("positive", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-    neg = tok("negative", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-    rollouts = [_rollout(it, pos, True, 0) for it in items] + [_rollout(it, neg, False, 1) for it in items]
-    task = Task("agree", {"train": items, "dev": items, "test": items}, lambda s: s, 2)
-    ctx = MethodContext(model, task, items, layers=[1], rollouts=rollouts)
-    roast = build_method("roast", ctx).vector
-    caa = build_method("caa", ctx).vector
-    name = "blocks.1.hook_resid_post"
-    torch.testing.assert_close(roast[name], caa[name], rtol=1e-4, atol=1e-5)
+def test_caa_and_roast_coincide_when_rollouts_are_the_written_answers(tiny_model):
+    prompts = ["the movie was good", "this food was awful", "what is 3 plus 4 ?"]
+    items = [TaskItem(f"i{i}", p, "good", "good", "bad") for i, p in enumerate(prompts)]
+    rollouts = []
+    for item in items:
+        for k, (text, ok) in enumerate([(item.gold_completion, True), (item.wrong_completion, False)]):
+            prompt_ids, answer_ids = written_answer_tokens(tiny_model, item, text)
+            rollouts.append(Rollout(item.id, k, item.prompt, prompt_ids, answer_ids, text, None, ok, 0))
+    task = _task(items)
+    ctx = MethodContext(tiny_model, task, items, [1, 2], rollouts)
+    caa, plain = build_method("caa", ctx).vector, build_method("roast_plain", ctx).vector
+    assert caa.hook_names == plain.hook_names == ["blocks.1.hook_resid_post", "blocks.2.hook_resid_post"]
+    for name in caa:
+        torch.testing.assert_close(caa[name], plain[name])
+    one = MethodContext(tiny_model, task, items[:1], [1], [r for r in rollouts if r.item_id == "i0"])
+    torch.testing.assert_close(build_method("caa", one).vector["blocks.1.hook_resid_post"],
+                               build_method("roast", one).vector["blocks.1.hook_resid_post"])
 
 
-def test_sadi_vector_is_a_top_k_mask_applied_multiplicatively(planted_model):
-    model, _, _ = planted_model
-    items = _items()
-    task = Task("t", {"train": items, "dev": items, "test": items}, lambda s: s, 2)
-    setup = build_method("sadi", MethodContext(model, task, items, layers=[1], top_k_fraction=0.25))
-    mask = setup.vector["blocks.1.hook_resid_post"]
-    assert setup.mode == "multiply"
-    assert set(mask.unique().tolist()) == {0.0, 1.0} and int(mask.sum()) == 8  # 25% of 32
+def test_roast_variants_share_rollouts_and_activations(planted, monkeypatch):
+    model, task, rollouts, _, _ = planted
+    calls = []
+    original = baselines.contrast_means
+
+    def counting(model, contrasts, names, **kwargs):
+        calls.append(tuple(names))
+        return original(model, contrasts, names, **kwargs)
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("building a method must never sample rollouts")
+
+    monkeypatch.setattr(baselines, "contrast_means", counting)
+    monkeypatch.setattr(rollouts_module, "generate_tokens", no_sampling)
+    ctx = _ctx(model, task, rollouts, layers=[1], hook_site="resid_post", position="last")
+    setups = {m: build_method(m, ctx) for m in ["roast", "roast_plain", "roast_l2", "roast_softmax",
+                                                 "roast_mlp", "caa", "sadi"]}
+    assert calls == [("blocks.1.hook_resid_post",), ("blocks.1.mlp.hook_post",),
+                     ("blocks.1.hook_resid_post",)]  # ROC resid, ROC mlp, teacher-forced resid
+    v = setups["roast_l2"].vector["blocks.1.hook_resid_post"]
+    assert v.norm().item() == pytest.approx(1.0, abs=1e-5)
+    assert setups["roast"].vector["blocks.1.hook_resid_post"].abs().max().item() == pytest.approx(1.0)
+    assert setups["roast_mlp"].vector.hook_names == ["blocks.1.mlp.hook_post"]
+    assert setups["roast_plain"].vector.metadata["grouped"] is False
+    assert setups["roast"].vector.metadata["seed"] == 42
+    assert all(s.method == m for m, s in setups.items())
 
 
-def test_top_k_mask_and_errors():
-    assert top_k_mask(torch.tensor([1.0, -5.0, 3.0]), 1).tolist() == [0.0, 1.0, 0.0]
-    with pytest.raises(ValueError, match="k must be in 1..3"):
-        top_k_mask(torch.ones(3), 0)
-
-
-def test_few_shot_prefix_and_none():
-    items = _items(3)
-    task = Task("t", {"train": items, "dev": items, "test": items}, lambda s: s, 2, few_shot=items[:2])
-    prefix = few_shot_prefix(task, 2)
-    assert prefix.count("the movie was good\npositive\n\n") == 2
-    assert build_method("none", MethodContext(None, task, items, [0])).vector is None
-
-
-def test_teacher_forced_contrast_skips_items_without_wrong_answer(tiny_model):
-    items = [TaskItem("a", "the movie", "x", "good", "bad"), TaskItem("b", "the movie", "x", "good", None)]
-    contrast = teacher_forced_contrast(tiny_model, items)
-    assert [g.item_id for g in contrast.groups] == ["a"]
-
-
-def test_unknown_method_and_missing_rollouts(tiny_model):
-    items = _items(2)
-    task = Task("t", {"train": items}, lambda s: s, 2)
-    with pytest.raises(ValueError, match="unknown method 'steer_harder'"):
-        build_method("steer_harder", MethodContext(tiny_model, task, items, [0]))
+def test_none_few_shot_and_errors(tiny_model):
+    items = [TaskItem(f"i{i}", f"the movie {i}", "good", f"answer {i}", "bad") for i in range(6)]
+    task = _task(items)
+    ctx = MethodContext(tiny_model, task, items, [1], seed=22, few_shot_k=2)
+    assert not build_method("none", ctx).steers
+    setup = build_method("few_shot", ctx)
+    assert not setup.steers and setup.prompt_prefix.count("\n\n") == 2
+    assert setup.prompt_prefix == few_shot_prefix(task, 2, pool=items, seed=22)
+    assert few_shot_prefix(task, 3) == "the movie 0\nanswer 0\n\n"  # the task's own examples
+    assert [m for m in METHODS if needs_rollouts(m)] == [
+        "roast", "roast_plain", "roast_l2", "roast_softmax", "roast_mlp"]
+    with pytest.raises(ValueError, match="unknown method 'cca'"):
+        build_method("cca", ctx)
     with pytest.raises(ValueError, match="need rollouts"):
-        build_method("roast", MethodContext(tiny_model, task, items, [0]))
-    assert {"none", "few_shot", "caa", "sadi", "roast", "roast_plain"} <= set(METHODS)
+        build_method("roast", ctx)
+    no_wrong = [TaskItem("x", "the movie", "good", "good", None)]
+    assert teacher_forced_contrast(tiny_model, no_wrong).groups == []
+    with pytest.raises(ValueError, match="k must be in 1..2"):
+        top_k_mask(torch.tensor([1.0, 2.0]), 3)
