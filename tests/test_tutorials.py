@@ -48,6 +48,9 @@ def test_tutorial_runs(script, tmp_path, monkeypatch):
     monkeypatch.setenv("ROAST_TL_TUTORIAL_OUT", str(tmp_path))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # One torch thread unless told otherwise: on a shared 2-core machine, two OpenMP threads per
+    # process spin against the other processes and run several times slower (measured 5x).
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     notebook = jupytext.read(script)
     client = nbclient.NotebookClient(
         notebook, timeout=1200, kernel_name="python3", allow_errors=False,

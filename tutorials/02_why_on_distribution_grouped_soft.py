@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -25,8 +28,9 @@
 #
 # We build every vector from the **same** activations, so differences come from the method only.
 #
-# **Runtime** (2 shared CPU cores): full mode about 8 minutes; `ROAST_TL_FAST=1` about 2–3 minutes
-# (measured: see the last cell's printout). Fast mode shrinks prompt and rollout counts only, so
+# **Runtime** (2 CPU cores shared with other jobs, `OMP_NUM_THREADS=1`): `ROAST_TL_FAST=1` measured
+# 33 s; full mode (64 prompts × 8 rollouts, five 100-prompt evaluations) not timed, roughly
+# 10 minutes by the costs measured in tutorial 01. The last cell prints this run's time. Fast mode shrinks prompt and rollout counts only, so
 # its numbers are noisy: read them as a demonstration of the analysis, not as a result.
 
 # %%
@@ -48,9 +52,9 @@ FAST = os.environ.get("ROAST_TL_FAST") == "1"
 OUT = Path(os.environ.get("ROAST_TL_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="roast_tl_02_"))
 OUT.mkdir(parents=True, exist_ok=True)
 
-N_TRAIN = 12 if FAST else 64
+N_TRAIN = 8 if FAST else 64
 N_ROLLOUTS = 4 if FAST else 8
-N_TEST = 12 if FAST else 100
+N_TEST = 8 if FAST else 100
 ALPHA = 16.0  # the alpha roast_tl's demo picked on the dev split for this task and layer
 LAYER = 10
 torch.manual_seed(0)
@@ -97,6 +101,11 @@ vectors = {
     "ROAST (ROC, grouped, CSS)": roast_tl.vector_from_means(roc_means),
     "teacher-forced (CAA-style)": roast_tl.vector_from_means(tf_means, grouped=False),
     "ROC, plain mean": roast_tl.vector_from_means(roc_means, grouped=False),
+    # A control: a random direction of the same scale. An effect it also has is not specific.
+    "random direction (control)": roast_tl.SteeringVector(
+        {hook: roast_tl.max_norm(torch.randn(model.cfg.d_model, generator=torch.Generator().manual_seed(0)))},
+        {"model_name": model.cfg.model_name},
+    ),
 }
 v_roast = vectors["ROAST (ROC, grouped, CSS)"][hook]
 for name, vec in vectors.items():
@@ -121,12 +130,12 @@ for name, r in results.items():
         said[rec.answer] = said.get(rec.answer, 0) + 1
     print(f"{name:<28} acc {r.accuracy:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]  answers {said}")
 
-fig, ax = plt.subplots(figsize=(6.5, 3.2))
+fig, ax = plt.subplots(figsize=(8, 3.4))
 names = list(results)
 acc = [results[n].accuracy for n in names]
 err = np.array([[results[n].accuracy - results[n].ci_low, results[n].ci_high - results[n].accuracy]
                 for n in names]).T
-ax.bar(range(len(names)), acc, yerr=err, capsize=4, color=["grey", "C0", "C1", "C2"])
+ax.bar(range(len(names)), acc, yerr=err, capsize=4, color=["grey", "C0", "C1", "C2", "C7"])
 ax.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize=8)
 ax.set_ylabel(f"test accuracy (n={len(test_items)})")
 ax.set_ylim(0, 1.05)
@@ -142,6 +151,11 @@ plt.show()
 # the wrong label" on text the model would rarely produce (a bare "Positive"), and "neutral"
 # never appears in it. Whether that matters is what the bars show on this run; the verdict below
 # is computed from the intervals.
+#
+# The random direction is the control every steering claim needs: if a random push of the same
+# size also breaks the hedge, then "it changed the answer" is not evidence that a vector encodes
+# anything; what separates a real direction is *which* answers it produces (compare the label
+# counts with the gold labels) and how small an alpha suffices (exercise 5).
 
 # %%
 a, b = results["ROAST (ROC, grouped, CSS)"], results["teacher-forced (CAA-style)"]
@@ -245,3 +259,5 @@ print(f"total runtime: {time.perf_counter() - start:.0f} s (fast mode: {FAST})")
 #    `roast_tl.grouped_mean_normalize` and `roast_tl.plain_mean_normalize`. Which one moves?
 # 4. Use `strict=True` in `build_contrast_set` to drop the fallback groups. How many prompts are
 #    left, and how does the ROAST vector's cosine to the teacher-forced one change?
+# 5. Sweep alpha (e.g. 2, 4, 8, 16) for each vector on `task.items("dev")`: the smallest alpha
+#    that fixes the answers is a fairer comparison than one shared alpha.

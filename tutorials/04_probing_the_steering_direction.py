@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -23,8 +26,9 @@
 #    how well each direction separates correct from incorrect held-out rollouts (AUC);
 # 3. steer with the probe direction and compare with ROAST.
 #
-# **Runtime** (2 shared CPU cores): full mode about 7 minutes, `ROAST_TL_FAST=1` about 2–3
-# minutes (measured: see the last cell). Fast mode has very few rollouts per layer (tens), so its
+# **Runtime** (2 CPU cores shared with other jobs, `OMP_NUM_THREADS=1`): `ROAST_TL_FAST=1` measured
+# 104 s; full mode (64 × 8 rollouts, three 100-prompt evaluations) not timed, roughly 8 minutes.
+# The last cell prints this run's time. Fast mode has very few rollouts per layer (tens), so its
 # probe numbers are noisy: it shows the method, not a result.
 
 # %%
@@ -44,9 +48,9 @@ FAST = os.environ.get("ROAST_TL_FAST") == "1"
 OUT = Path(os.environ.get("ROAST_TL_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="roast_tl_04_"))
 OUT.mkdir(parents=True, exist_ok=True)
 
-N_TRAIN = 16 if FAST else 64
+N_TRAIN = 12 if FAST else 64
 N_ROLLOUTS = 4 if FAST else 8
-N_TEST = 12 if FAST else 100
+N_TEST = 8 if FAST else 100
 LAYERS = [2, 6, 10, 14, 18, 22, 26]
 STEER_LAYER = 10
 ALPHA = 16.0  # the alpha roast_tl's demo picked on the dev split for ROAST at layer 10
@@ -88,16 +92,20 @@ print(f"majority-class accuracy on the held-out rollouts: {majority:.2f}")
 # %% [markdown]
 # ## A logistic-regression probe per layer, in plain torch
 #
-# Features are standardized with the training mean and std; the probe's weight is mapped back to
-# activation space (w / std), so its direction is comparable with a steering vector. L2
-# regularization keeps it stable with few samples.
+# Features are centered with the training mean and divided by **one** scalar (their RMS norm), not
+# standardized per coordinate: per-coordinate standardization would make the L2 penalty cheapest
+# along low-variance coordinates, and mapping the weight back (w / std) would then blow those up,
+# so the probe's direction would mostly reflect the residual stream's scale, not the task. With a
+# single scale the penalty is isotropic in activation space, and as it grows the probe's weight
+# tends to the class-mean difference (the gradient of the loss at w = 0).
 
 
 # %%
 def train_probe(x, labels, l2=1e-2, steps=200):
     """Return (direction in activation space (d_model,), predict(x) -> P(correct))."""
-    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
-    z = (x - mean) / std  # (n, d_model)
+    mean = x.mean(0)
+    scale = (x - mean).square().sum(-1).mean().sqrt().clamp_min(1e-6)  # one scalar
+    z = (x - mean) / scale  # (n, d_model)
     w = torch.zeros(x.shape[1], requires_grad=True)
     b = torch.zeros((), requires_grad=True)
     opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
@@ -110,7 +118,7 @@ def train_probe(x, labels, l2=1e-2, steps=200):
 
     opt.step(closure)
     w, b = w.detach(), b.detach()
-    return w / std, lambda x_new: torch.sigmoid(((x_new - mean) / std) @ w + b)
+    return w, lambda x_new: torch.sigmoid(((x_new - mean) / scale) @ w + b)
 
 
 def auc(scores, labels):
@@ -174,7 +182,10 @@ fig.savefig(OUT / "04_probe_vs_roast_by_layer.png", dpi=110)
 plt.show()
 
 # %% [markdown]
-# How to read it. A probe can reach high accuracy by any feature that predicts correctness
+# How to read it. First compare probe accuracy with the majority-class line: when correct
+# rollouts are rare, a probe that always says "incorrect" sits on that line and has learned
+# nothing usable at threshold 0.5; AUC (0.5 = chance) measures the ranking whatever the threshold.
+# A probe can reach high accuracy by any feature that predicts correctness
 # *across prompts*, including features of the prompt itself (for instance reviews whose sentiment
 # is easy). ROAST contrasts rollouts *within* a prompt, so whatever is constant over one prompt
 # cancels. So a low cos(probe, ROAST) with a good probe AUC is not a contradiction: the probe may be
@@ -210,6 +221,8 @@ for name, r in results.items():
         said[rec.answer] = said.get(rec.answer, 0) + 1
     print(f"{name:<10} acc {r.accuracy:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]  answers {said}")
     print("           e.g.", [rec.completion for rec in r.records[:2]])
+    if name != "unsteered" and len([a for a in said if a is not None]) == 1:
+        print("           -> one label for every review: this direction acts as a label bias here")
 
 fig, ax = plt.subplots(figsize=(4.5, 3.2))
 acc = [r.accuracy for r in results.values()]
