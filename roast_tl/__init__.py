@@ -6,7 +6,8 @@ __version__ = "0.1.0"
 from roast_tl.activations import ContrastMeans, capture_activations, contrast_means
 from roast_tl.aggregate import group_means, grouped_mean_normalize, plain_mean_normalize
 from roast_tl.estimate import estimate, estimate_from_rollouts, vector_from_means
-from roast_tl.generation import generate
+from roast_tl.evaluate import EvalResult, evaluate
+from roast_tl.generation import format_prompt, generate
 from roast_tl.hooks import SteeringHook, steer, steering_hooks
 from roast_tl.models import load_model
 from roast_tl.pairs import ContrastGroup, ContrastSet, build_contrast_set
@@ -17,7 +18,7 @@ from roast_tl.tasks import Task, TaskItem, load_task
 from roast_tl.vector import SteeringVector
 
 __all__ = [
-    "ContrastGroup", "ContrastMeans", "ContrastSet", "Rollout", "SteeringHook", "SteeringVector",
+    "ContrastGroup", "ContrastMeans", "ContrastSet", "EvalResult", "evaluate", "format_prompt", "Rollout", "SteeringHook", "SteeringVector",
     "Task", "TaskItem", "build_contrast_set", "capture_activations", "continuous_soft_scale",
     "contrast_means", "estimate", "estimate_from_rollouts", "generate", "group_means",
     "grouped_mean_normalize", "hook_name", "l2", "load_model", "load_rollouts", "load_task",
