@@ -138,7 +138,12 @@ class SteeringVector:
             raise ValueError(f"{path} is a safetensors file but not a roast_tl steering vector")
         metadata = json.loads(header[_METADATA_KEY])
         version = metadata.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if not isinstance(version, int):
+            raise ValueError(
+                f"{path} has a missing or malformed format_version ({version!r}); it was not "
+                "written by SteeringVector.save or is corrupt; re-save it"
+            )
+        if version > FORMAT_VERSION:
             raise ValueError(
                 f"{path} has format_version {version!r}, newer than this roast_tl understands "
                 f"({FORMAT_VERSION}); upgrade roast_tl to load it"
