@@ -26,6 +26,15 @@ def no_hooks_left(request):
         assert not leftover, f"hooks left attached after the test: {leftover[:5]}"
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny-model generation is fastest on one thread, most of all when other jobs share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(0)

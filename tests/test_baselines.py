@@ -23,13 +23,7 @@ from tests.tiny_model import make_tiny_model
 EMBED_HOOK = "blocks.0.hook_resid_pre"  # the token embeddings: planted signals are exact there
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny-model generation is fastest on one thread, most of all when other jobs share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cos(a, b):

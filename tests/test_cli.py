@@ -10,22 +10,12 @@ import roast_tl.tasks
 from roast_tl.cli import build_parser, main
 from roast_tl.tasks.base import Task, TaskItem
 from roast_tl.vector import SteeringVector
+from tests.tiny_model import first_word_parity
 
 PROMPTS = ["the movie was good", "this food was awful", "what is 3 plus 4 ?", "a bad movie"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny-model generation is fastest on one thread, most of all when other jobs share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _parity(text: str) -> str | None:
-    words = text.split()
-    return ("even" if len(words[0]) % 2 == 0 else "odd") if words else None
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -33,7 +23,7 @@ def cli_env(tiny_model, monkeypatch):
     """Point the CLI's model and task loaders at the tiny model and a tiny in-test task."""
     items = [TaskItem(f"q{i}", PROMPTS[i % 4], "even", "good", "bad") for i in range(10)]
     task = Task(name="parity", splits={"train": items[:6], "dev": items[6:8], "test": items[8:]},
-                extract_answer=_parity, max_new_tokens=3, few_shot=items[:2])
+                extract_answer=first_word_parity, max_new_tokens=3, few_shot=items[:2])
     loaded = {}
 
     def fake_load_task(name, **kwargs):

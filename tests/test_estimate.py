@@ -8,14 +8,9 @@ from roast_tl import rollouts as rollouts_module
 from roast_tl.pairs import build_contrast_set
 from roast_tl.rollouts import Rollout, load_rollouts
 from roast_tl.tasks.base import Task, TaskItem
-from tests.tiny_model import make_tiny_model
+from tests.tiny_model import first_word_parity, make_tiny_model
 
 READ_HOOK = "blocks.0.hook_resid_pre"  # the token embedding itself: the planted signal is exact
-
-
-def _parity_answer(text: str) -> str | None:
-    words = text.split()
-    return ("even" if len(words[0]) % 2 == 0 else "odd") if words else None
 
 
 def parity_task(n_items=6) -> Task:
@@ -25,7 +20,7 @@ def parity_task(n_items=6) -> Task:
     items = [TaskItem(id=f"q{i}", prompt=prompts[i % len(prompts)], gold="even",
                       gold_completion="good", wrong_completion="bad") for i in range(n_items)]
     return Task(name="parity", splits={"train": items, "dev": items[:2], "test": items[:2]},
-                extract_answer=_parity_answer, max_new_tokens=3)
+                extract_answer=first_word_parity, max_new_tokens=3)
 
 
 @pytest.fixture(scope="module")

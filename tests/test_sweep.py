@@ -18,29 +18,19 @@ from roast_tl.sweep import (
 )
 from roast_tl.tasks.base import Task, TaskItem
 from roast_tl.vector import SteeringVector
+from tests.tiny_model import first_word_parity
 
 PROMPTS = ["the movie was good", "this food was awful", "what is 3 plus 4 ?",
            "the service was great", "a bad movie", "it was awful food"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny-model generation is fastest on one thread, most of all when other jobs share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _first_word_parity(text: str) -> str | None:
-    words = text.split()
-    return ("even" if len(words[0]) % 2 == 0 else "odd") if words else None
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_task() -> Task:
     items = [TaskItem(f"q{i}", PROMPTS[i % len(PROMPTS)], "even", "good", "bad") for i in range(12)]
     return Task(name="parity", splits={"train": items[:8], "dev": items[8:10], "test": items[10:]},
-                extract_answer=_first_word_parity, max_new_tokens=3, few_shot=items[:2])
+                extract_answer=first_word_parity, max_new_tokens=3, few_shot=items[:2])
 
 
 def _fake_result(accuracy):

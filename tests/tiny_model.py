@@ -13,6 +13,12 @@ WORDS = (
 ).split()
 
 
+def first_word_parity(text: str) -> str | None:
+    """A toy grader for tiny-model tasks: "even"/"odd" by the length of the completion's first word."""
+    words = text.split()
+    return ("even" if len(words[0]) % 2 == 0 else "odd") if words else None
+
+
 def make_tiny_tokenizer():
     vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3}
     for word in WORDS:
