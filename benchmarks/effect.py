@@ -28,8 +28,7 @@ METHODS = ["none", "few_shot", "caa", "sadi", "roast_plain", "roast"]
 ADD = [4.0, 8.0, 16.0, 32.0]
 MULTIPLY = [0.1, 0.5, 1.0, 2.0]
 # Sizes per task. GSM8K generation (160 tokens at ~70 tokens/s batched on 2 cores) costs ~20x
-# the one-word tasks, so it gets few prompts, 4 rollouts, a 2-point alpha grid and, in --quick,
-# one seed.
+# the one-word tasks, so it gets few prompts, 4 rollouts and a 2-point alpha grid.
 FULL: dict[str, dict[str, Any]] = {
     "sentiment": {"load": {}, "n_train": 64, "n_rollouts": 8, "n_dev": 40, "n_test": 100,
                   "alphas": {"add": ADD, "multiply": MULTIPLY}, "seeds": list(SEEDS)},
@@ -44,7 +43,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "arithmetic": {**FULL["arithmetic"], "n_train": 24, "n_dev": 16, "n_test": 40,
                    "alphas": {"add": [2.0, 4.0, 8.0, 16.0], "multiply": [0.5, 1.0, 2.0]}},
     "gsm8k": {**FULL["gsm8k"], "load": {"limit": 400, "n_dev": 8, "n_test": 24}, "n_train": 12,
-              "n_dev": 8, "n_test": 24, "seeds": [42]},
+              "n_dev": 8, "n_test": 24},
 }
 
 

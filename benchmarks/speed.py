@@ -5,8 +5,9 @@
    on the bridge-wrapped one, batches 1, 8, 32, stop tokens off so every row makes the same count.
 2. Steered vs unsteered roast_tl sampling.
 3. Activation capture for the estimate step (`contrast_means`) vs a plain full forward over the
-   same tokens, its time against layer depth, and peak memory for 100 vs 1,000 rollouts (each in
-   a fresh subprocess, from `ru_maxrss`).
+   same tokens, its time against layer depth, and peak memory growth for 100 vs 1,000 rollouts
+   (each in a fresh subprocess; the kernel's peak-RSS mark is reset after the model load), next
+   to a control that keeps every activation (it must grow, or the measurement sees nothing).
 4. Decode roofline: fp32 weight bytes per decode step / measured copy bandwidth, next to the
    measured single-sequence decode speed.
 
@@ -62,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--memory-layer", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-mode", default="contrast_means", choices=["contrast_means", "keep_all"],
+                        help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -246,6 +249,7 @@ def bench_activations(model: Any, *, n_rollouts: int, rounds: int, memory_sizes:
               "vs_full_forward": median_ratio(times[f"layer_{layer}"], times["full_forward"])}
              for layer in depth_layers]
     memory = [memory_in_subprocess(n, model_arg, threads) for n in memory_sizes]
+    control = [memory_in_subprocess(n, model_arg, threads, "keep_all") for n in memory_sizes]
     return {
         "n_rollouts": n_seqs, "mean_tokens_per_rollout": tokens / n_seqs, "batch_size": batch_size,
         "rounds": rounds, "layer": default_layer,
@@ -259,11 +263,14 @@ def bench_activations(model: Any, *, n_rollouts: int, rounds: int, memory_sizes:
         "memory": memory,
         "memory_growth_mb": memory[-1]["delta_mb"] - memory[0]["delta_mb"],
         "memory_flat": memory[-1]["delta_mb"] - memory[0]["delta_mb"] < 64,
+        "memory_control_keep_all": control,
+        "memory_control_growth_mb": control[-1]["delta_mb"] - control[0]["delta_mb"],
     }
 
 
-def memory_in_subprocess(n_rollouts: int, model_arg: str | None, threads: int | None) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--memory-child", str(n_rollouts)]
+def memory_in_subprocess(n_rollouts: int, model_arg: str | None, threads: int | None,
+                         mode: str = "contrast_means") -> dict[str, Any]:
+    command = [sys.executable, __file__, "--memory-child", str(n_rollouts), "--memory-mode", mode]
     if model_arg:
         command += ["--model", model_arg]
     if threads:
@@ -272,27 +279,92 @@ def memory_in_subprocess(n_rollouts: int, model_arg: str | None, threads: int | 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def proc_status_mb(field: str) -> float | None:
+    """A VmRSS/VmHWM line of /proc/self/status in MB (None off Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS; False where unsupported.
+
+    `ru_maxrss` is a lifetime peak, so the model load's transient peak would hide any growth in
+    the step measured after it. Writing 5 to /proc/self/clear_refs (Linux >= 4.0) restarts it.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return proc_status_mb("VmHWM") is not None
+
+
+class _Stop(Exception):
+    pass
+
+
+def keep_every_activation(model: Any, contrasts: Any, name: str, batch_size: int = 16) -> list[torch.Tensor]:
+    """The naive capture that contrast_means avoids: keep every token's activation at `name`
+    (stopping the forward there, as contrast_means does). The memory benchmark runs it as a
+    control: it must show growth, or the measurement cannot see any."""
+    from roast_tl.generation import forward_step, left_pad, pad_id, position_ids_for
+
+    flat = [s for g in contrasts.groups for s in (*g.positives, *g.negatives)]
+    kept: list[torch.Tensor] = []
+
+    def keep(activation: torch.Tensor, hook: Any) -> None:
+        kept.append(activation.detach().clone())
+        raise _Stop
+
+    with torch.inference_mode(), model.hooks(fwd_hooks=[(name, keep)]):
+        for start in range(0, len(flat), batch_size):
+            ids, mask = left_pad([p + r for p, r in flat[start : start + batch_size]], pad_id(model))
+            try:
+                forward_step(model, ids, mask, position_ids_for(mask), use_cache=False)
+            except _Stop:
+                pass
+    return kept
+
+
 def memory_child(args: argparse.Namespace) -> None:
-    """In a fresh process: load the model, run contrast_means on n rollouts, print peak RSS."""
+    """In a fresh process: load the model, capture n rollouts, print the RSS growth it caused."""
+    import gc
+
     import roast_tl
     from roast_tl.activations import contrast_means
     from roast_tl.sites import hook_name
 
-    def rss_mb() -> float:
+    def lifetime_peak_mb() -> float:
         kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         return kb / 1024 if platform.system() != "Darwin" else kb / 2**20
 
     model = roast_tl.load_model(args.model)
+    name = hook_name("resid_post", args.memory_layer)
     contrasts = synthetic_contrasts(model, args.memory_child)
     # Warm up once on a few sequences, so one-time allocations are not counted as growth.
-    contrast_means(model, synthetic_contrasts(model, 16, seed=1),
-                   [hook_name("resid_post", args.memory_layer)], progress=False)
-    before = rss_mb()
+    warm = synthetic_contrasts(model, 16, seed=1)
+    if args.memory_mode == "keep_all":
+        keep_every_activation(model, warm, name)
+    else:
+        contrast_means(model, warm, [name], progress=False)
+    gc.collect()
+    resettable = reset_peak_rss()
+    before = proc_status_mb("VmRSS") if resettable else lifetime_peak_mb()
     start = time.perf_counter()
-    contrast_means(model, contrasts, [hook_name("resid_post", args.memory_layer)], progress=False)
+    if args.memory_mode == "keep_all":
+        result: Any = keep_every_activation(model, contrasts, name)
+    else:
+        result = contrast_means(model, contrasts, [name], progress=False)
     seconds = time.perf_counter() - start
-    peak = rss_mb()
+    peak = proc_status_mb("VmHWM") if resettable else lifetime_peak_mb()
+    del result
     print(json.dumps({"n_rollouts": args.memory_child, "layer": args.memory_layer,
+                      "mode": args.memory_mode,
+                      "measure": "VmHWM after reset" if resettable else "ru_maxrss (lifetime)",
                       "rss_before_mb": before, "peak_rss_mb": peak, "delta_mb": peak - before,
                       "seconds": seconds}))
 
@@ -373,9 +445,11 @@ def markdown(results: dict[str, Any]) -> str:
     for d in a["depth"]:
         lines.append(f"| contrast_means, layer {d['layer']}, s per 1,000 | {d['s_per_1000']:.1f} | "
                      f"full forward | {d['vs_full_forward']:.2f}x time | |")
-    for mem in a["memory"]:
-        lines.append(f"| contrast_means peak RSS growth, {mem['n_rollouts']} rollouts, MB | "
-                     f"{mem['delta_mb']:.0f} | RSS before {mem['rss_before_mb']:.0f} | | "
+    for mem, ctl in zip(a["memory"], a.get("memory_control_keep_all", [None] * len(a["memory"])),
+                        strict=True):
+        reference = f"keep-every-activation control {ctl['delta_mb']:.0f}" if ctl else "-"
+        lines.append(f"| contrast_means peak RSS growth, {mem['n_rollouts']} rollouts, MB "
+                     f"({mem.get('measure', 'ru_maxrss')}) | {mem['delta_mb']:.0f} | {reference} | | "
                      f"flat: {'yes' if a['memory_flat'] else 'NO'} |")
     r = results["roofline"]
     lines.append(f"| batch-1 greedy decode, tok/s | {r['decode_tok_s_roast_tl']:.1f} | "
