@@ -47,6 +47,10 @@ def test_quick_speed_benchmark_writes_table_and_json(tmp_path):
     assert len(acts["memory"]) == 2
     for mem in acts["memory"]:
         assert _positive_finite(mem["peak_rss_mb"]) and mem["delta_mb"] >= 0
+        assert mem["mode"] == "contrast_means" and mem["measure"] == "VmHWM after reset"  # Linux CI
+    controls = acts["memory_control_keep_all"]
+    assert [c["n_rollouts"] for c in controls] == [m["n_rollouts"] for m in acts["memory"]]
+    assert all(c["mode"] == "keep_all" and c["delta_mb"] >= 0 for c in controls)
     assert isinstance(acts["memory_flat"], bool) and isinstance(acts["stops_at_last_layer"], bool)
 
     roof = results["roofline"]
