@@ -5,8 +5,8 @@ rollouts once, builds every method from them, tunes alpha on the dev split (neve
 evaluates the test split once. Writes benchmarks/results/effect.{md,json}. Resumable: rollouts
 and finished (task, method, seed) cells are cached under --work and skipped on a rerun.
 
-    python benchmarks/effect.py --quick     # sizes that fit ~35 min on 2 shared CPU cores
-    python benchmarks/effect.py             # full sizes, 3 seeds everywhere (about 2 h)
+    python benchmarks/effect.py --quick     # ~160 min of 1-thread compute (GSM8K is 110 of it)
+    python benchmarks/effect.py             # full sizes (about 2x --quick)
     python benchmarks/effect.py --tasks sentiment --seeds 42
 """
 
