@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -209,15 +209,22 @@ def synthetic_contrasts(model: Any, n_rollouts: int, *, per_group: int = 8, seed
     return ContrastSet(groups=groups, counts={"rollouts": len(groups)})
 
 
-def full_forward(model: Any, contrasts: Any, batch_size: int) -> None:
-    """A plain, hook-free full forward of the same sequences in the same batches (the reference)."""
-    from roast_tl.generation import left_pad, pad_id, position_ids_for
+def padded_batches(model: Any, contrasts: Any, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Every (prompt + response) sequence of every group, left-padded, as (ids, mask) batches."""
+    from roast_tl.generation import left_pad, pad_id
 
     flat = [s for g in contrasts.groups for s in (*g.positives, *g.negatives)]
     pad = pad_id(model)
+    for start in range(0, len(flat), batch_size):
+        yield left_pad([p + r for p, r in flat[start : start + batch_size]], pad)
+
+
+def full_forward(model: Any, contrasts: Any, batch_size: int) -> None:
+    """A plain, hook-free full forward of the same sequences in the same batches (the reference)."""
+    from roast_tl.generation import position_ids_for
+
     with torch.inference_mode():
-        for start in range(0, len(flat), batch_size):
-            ids, mask = left_pad([p + r for p, r in flat[start : start + batch_size]], pad)
+        for ids, mask in padded_batches(model, contrasts, batch_size):
             model.original_model(input_ids=ids, attention_mask=mask,
                                  position_ids=position_ids_for(mask), use_cache=False,
                                  logits_to_keep=1)
@@ -303,29 +310,24 @@ def reset_peak_rss() -> bool:
     return proc_status_mb("VmHWM") is not None
 
 
-class _Stop(Exception):
-    pass
-
-
 def keep_every_activation(model: Any, contrasts: Any, name: str, batch_size: int = 16) -> list[torch.Tensor]:
     """The naive capture that contrast_means avoids: keep every token's activation at `name`
     (stopping the forward there, as contrast_means does). The memory benchmark runs it as a
     control: it must show growth, or the measurement cannot see any."""
-    from roast_tl.generation import forward_step, left_pad, pad_id, position_ids_for
+    from roast_tl.activations import _StopForward
+    from roast_tl.generation import forward_step, position_ids_for
 
-    flat = [s for g in contrasts.groups for s in (*g.positives, *g.negatives)]
     kept: list[torch.Tensor] = []
 
     def keep(activation: torch.Tensor, hook: Any) -> None:
         kept.append(activation.detach().clone())
-        raise _Stop
+        raise _StopForward
 
     with torch.inference_mode(), model.hooks(fwd_hooks=[(name, keep)]):
-        for start in range(0, len(flat), batch_size):
-            ids, mask = left_pad([p + r for p, r in flat[start : start + batch_size]], pad_id(model))
+        for ids, mask in padded_batches(model, contrasts, batch_size):
             try:
                 forward_step(model, ids, mask, position_ids_for(mask), use_cache=False)
-            except _Stop:
+            except _StopForward:
                 pass
     return kept
 
@@ -344,24 +346,22 @@ def memory_child(args: argparse.Namespace) -> None:
 
     model = roast_tl.load_model(args.model)
     name = hook_name("resid_post", args.memory_layer)
+
+    def capture(contrasts: Any) -> Any:
+        if args.memory_mode == "keep_all":
+            return keep_every_activation(model, contrasts, name)
+        return contrast_means(model, contrasts, [name], progress=False)
+
     contrasts = synthetic_contrasts(model, args.memory_child)
     # Warm up once on a few sequences, so one-time allocations are not counted as growth.
-    warm = synthetic_contrasts(model, 16, seed=1)
-    if args.memory_mode == "keep_all":
-        keep_every_activation(model, warm, name)
-    else:
-        contrast_means(model, warm, [name], progress=False)
+    capture(synthetic_contrasts(model, 16, seed=1))
     gc.collect()
     resettable = reset_peak_rss()
     before = proc_status_mb("VmRSS") if resettable else lifetime_peak_mb()
     start = time.perf_counter()
-    if args.memory_mode == "keep_all":
-        result: Any = keep_every_activation(model, contrasts, name)
-    else:
-        result = contrast_means(model, contrasts, [name], progress=False)
+    capture(contrasts)
     seconds = time.perf_counter() - start
     peak = proc_status_mb("VmHWM") if resettable else lifetime_peak_mb()
-    del result
     print(json.dumps({"n_rollouts": args.memory_child, "layer": args.memory_layer,
                       "mode": args.memory_mode,
                       "measure": "VmHWM after reset" if resettable else "ru_maxrss (lifetime)",
@@ -445,11 +445,10 @@ def markdown(results: dict[str, Any]) -> str:
     for d in a["depth"]:
         lines.append(f"| contrast_means, layer {d['layer']}, s per 1,000 | {d['s_per_1000']:.1f} | "
                      f"full forward | {d['vs_full_forward']:.2f}x time | |")
-    for mem, ctl in zip(a["memory"], a.get("memory_control_keep_all", [None] * len(a["memory"])),
-                        strict=True):
-        reference = f"keep-every-activation control {ctl['delta_mb']:.0f}" if ctl else "-"
+    for mem, ctl in zip(a["memory"], a["memory_control_keep_all"], strict=True):
         lines.append(f"| contrast_means peak RSS growth, {mem['n_rollouts']} rollouts, MB "
-                     f"({mem.get('measure', 'ru_maxrss')}) | {mem['delta_mb']:.0f} | {reference} | | "
+                     f"({mem['measure']}) | {mem['delta_mb']:.0f} | "
+                     f"keep-every-activation control {ctl['delta_mb']:.0f} | | "
                      f"flat: {'yes' if a['memory_flat'] else 'NO'} |")
     r = results["roofline"]
     lines.append(f"| batch-1 greedy decode, tok/s | {r['decode_tok_s_roast_tl']:.1f} | "
