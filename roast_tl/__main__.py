@@ -1,3 +1,3 @@
-from roast_tl.cli import main
+from roast_tl.harness.cli import main
 
 raise SystemExit(main())

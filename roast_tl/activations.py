@@ -2,31 +2,38 @@
 
 Only the requested hook points are read, the forward stops after the last needed block, and
 activations are summed per group as they arrive, so memory does not grow with the rollouts.
+One generator, `iter_activations`, feeds both `capture_activations` and `contrast_means`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import get_args
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
+from transformer_lens.hook_points import HookPoint
 
-from roast_tl.generation import forward_step, left_pad, pad_id, position_ids_for
+from roast_tl._bridge import read_forward
+from roast_tl._tokens import left_pad, pad_id, position_ids_for, tokenizer_of
+from roast_tl._types import HookedModel, HookFn, ReadAt, TokenIds
 from roast_tl.pairs import ContrastSet
-from roast_tl.sites import check_hook_names, hook_name, layer_of
-
-ReadPosition = Literal["last", "response_mean"]
-READ_POSITIONS: tuple[str, ...] = ("last", "response_mean")
+from roast_tl.sites import check_hook_names, layer_of
 
 
-class _StopForward(Exception):
-    """Raised by a hook after the last needed block, to skip the rest of the forward."""
+def read_rows(
+    activation: Float[Tensor, "batch pos d_act"],
+    response_lengths: Int[Tensor, " batch"],
+    read_at: ReadAt,
+) -> Float[Tensor, "batch d_act"]:
+    """Read one vector per left-padded row: the last token, or the mean over response tokens.
 
-
-def _read(activation: Tensor, response_lengths: Tensor, position: str) -> Tensor:
-    if position == "last":
+    >>> acts = torch.arange(6.0).reshape(1, 3, 2)  # positions [0, 1], [2, 3], [4, 5]
+    >>> read_rows(acts, torch.tensor([2]), "response_mean").tolist()
+    [[3.0, 4.0]]
+    """
+    if read_at == "last":
         return activation[:, -1, :]
     n_pos = activation.shape[1]
     index = torch.arange(n_pos, device=activation.device)
@@ -35,61 +42,74 @@ def _read(activation: Tensor, response_lengths: Tensor, position: str) -> Tensor
     return (activation * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
 
 
-def _reading_hook(store: dict[str, Tensor], name: str, lengths: Tensor, position: str) -> Any:
-    def read(activation: Tensor, hook: Any) -> None:
-        store[name] = _read(activation, lengths, position).detach().float().cpu()
-
-    return read
-
-
-def _stop_hook(activation: Tensor, hook: Any) -> None:
-    raise _StopForward
-
-
-@torch.no_grad()
-def capture_activations(
-    model: Any,
-    sequences: Sequence[tuple[list[int], list[int]]],
+def iter_activations(
+    model: HookedModel,
+    sequences: Sequence[tuple[TokenIds, TokenIds]],
     hook_names: Sequence[str],
     *,
-    position: ReadPosition = "last",
+    read_at: ReadAt = "last",
     batch_size: int = 16,
-) -> dict[str, Float[Tensor, "seq d_act"]]:
-    """Return each hook's activation for each (prompt ids, response ids) sequence.
-
-    `position="last"` reads the final token; `"response_mean"` averages over response tokens.
-    """
-    if position not in READ_POSITIONS:
-        raise ValueError(f"unknown read position {position!r}; choose one of {list(READ_POSITIONS)}")
+) -> Iterator[dict[str, Float[Tensor, "batch d_act"]]]:
+    """Yield, batch by batch, each hook's fp32 CPU activation for each (prompt, response) pair."""
+    if read_at not in get_args(ReadAt):
+        raise ValueError(f"unknown read_at {read_at!r}; choose one of {list(get_args(ReadAt))}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not sequences:
         raise ValueError("no sequences to read activations from")
     names = list(hook_names)
     check_hook_names(model, names)
     layers = [layer_of(n) for n in names]
-    stop_layer = None if any(layer is None for layer in layers) else max(layers)  # type: ignore[type-var]
-    pad = pad_id(model)
-    out: dict[str, list[Tensor]] = {n: [] for n in names}
+    last_layer = None if None in layers else max(x for x in layers if x is not None)
+    pad = pad_id(tokenizer_of(model))
     for start in range(0, len(sequences), batch_size):
         batch = sequences[start : start + batch_size]
         ids, mask = left_pad([p + r for p, r in batch], pad)
         lengths = torch.tensor([len(r) for _, r in batch])
         grabbed: dict[str, Tensor] = {}
-        fwd_hooks: list[tuple[str, Any]] = [
-            (n, _reading_hook(grabbed, n, lengths, position)) for n in names
-        ]
-        if stop_layer is not None and stop_layer < model.cfg.n_layers - 1:
-            fwd_hooks.append((hook_name("resid_post", stop_layer), _stop_hook))
-        with model.hooks(fwd_hooks=fwd_hooks):
-            try:
-                forward_step(model, ids, mask, position_ids_for(mask), use_cache=False)
-            except _StopForward:
-                pass
-        for n in names:
-            out[n].append(grabbed[n])
-    return {n: torch.cat(chunks) for n, chunks in out.items()}
+
+        def reader(
+            name: str, lengths: Tensor = lengths, into: dict[str, Tensor] = grabbed
+        ) -> HookFn:
+            def read(activation: Tensor, hook: HookPoint) -> None:
+                into[name] = read_rows(activation, lengths, read_at).detach().float().cpu()
+
+            return read
+
+        read_forward(
+            model,
+            ids,
+            mask,
+            position_ids_for(mask),
+            [(n, reader(n)) for n in names],
+            last_layer=last_layer,
+        )
+        yield {n: grabbed[n] for n in names}
 
 
-@dataclass
+@torch.no_grad()
+def capture_activations(
+    model: HookedModel,
+    sequences: Sequence[tuple[TokenIds, TokenIds]],
+    hook_names: Sequence[str],
+    *,
+    read_at: ReadAt = "last",
+    batch_size: int = 16,
+) -> dict[str, Float[Tensor, "seq d_act"]]:
+    """Return each hook's activation for each (prompt ids, response ids) sequence.
+
+    `read_at="last"` reads the final token; `"response_mean"` averages over response tokens.
+    """
+    chunks: dict[str, list[Tensor]] = {n: [] for n in hook_names}
+    for acts in iter_activations(
+        model, sequences, hook_names, read_at=read_at, batch_size=batch_size
+    ):
+        for n, a in acts.items():
+            chunks[n].append(a)
+    return {n: torch.cat(parts) for n, parts in chunks.items()}
+
+
+@dataclass(frozen=True)
 class ContrastMeans:
     """Per-group mean activations on each side of the contrast, for each hook.
 
@@ -98,10 +118,10 @@ class ContrastMeans:
     """
 
     item_ids: list[str]
-    positive: dict[str, Tensor]
-    negative: dict[str, Tensor]
-    weights: Tensor
-    n_pairs: Tensor
+    positive: dict[str, Float[Tensor, "group d_act"]]
+    negative: dict[str, Float[Tensor, "group d_act"]]
+    weights: Float[Tensor, " group"]
+    n_pairs: Float[Tensor, " group"]
 
     def differences(self, name: str) -> Float[Tensor, "group d_act"]:
         """Each group's mean pair difference mu_g at hook `name`."""
@@ -110,11 +130,11 @@ class ContrastMeans:
 
 @torch.no_grad()
 def contrast_means(
-    model: Any,
+    model: HookedModel,
     contrasts: ContrastSet,
     hook_names: Sequence[str],
     *,
-    position: ReadPosition = "last",
+    read_at: ReadAt = "last",
     batch_size: int = 16,
     progress: bool = True,
 ) -> ContrastMeans:
@@ -126,37 +146,33 @@ def contrast_means(
             f"(counts: {contrasts.counts}); sample more rollouts per prompt, use more prompts, "
             "or turn off strict mode to allow the gold/wrong-answer fallbacks"
         )
-    names = list(hook_names)
-    flat: list[tuple[list[int], list[int]]] = []
-    side_index: list[tuple[int, int]] = []  # (group, 0 for positive / 1 for negative)
+    flat: list[tuple[TokenIds, TokenIds]] = []
+    slots: list[int] = []  # 2·group + side, side 0 for positive and 1 for negative
     for g, group in enumerate(groups):
-        for seq in group.positives:
-            flat.append(seq)
-            side_index.append((g, 0))
-        for seq in group.negatives:
-            flat.append(seq)
-            side_index.append((g, 1))
+        for side, sequences in enumerate((group.positives, group.negatives)):
+            flat.extend(sequences)
+            slots.extend([2 * g + side] * len(sequences))
+    slot = torch.tensor(slots)
     n_groups = len(groups)
     sums: dict[str, Tensor] = {}
-    counts = torch.zeros(n_groups, 2)
     bar = tqdm(total=len(flat), desc="activations", unit="seq", disable=not progress)
-    for start in range(0, len(flat), batch_size):
-        chunk = flat[start : start + batch_size]
-        where = torch.tensor(side_index[start : start + batch_size])
-        acts = capture_activations(model, chunk, names, position=position, batch_size=batch_size)
-        slot = where[:, 0] * 2 + where[:, 1]
-        for n, a in acts.items():
-            if n not in sums:
-                sums[n] = torch.zeros(n_groups * 2, a.shape[-1], dtype=torch.float64)
-            sums[n].index_add_(0, slot, a.double())
-        counts.view(-1).index_add_(0, slot, torch.ones(len(chunk)))
-        bar.update(len(chunk))
+    start = 0
+    for acts in iter_activations(model, flat, hook_names, read_at=read_at, batch_size=batch_size):
+        n = len(next(iter(acts.values())))
+        where = slot[start : start + n]
+        for name, a in acts.items():
+            if name not in sums:
+                sums[name] = torch.zeros(n_groups * 2, a.shape[-1], dtype=torch.float64)
+            sums[name].index_add_(0, where, a.double())
+        start += n
+        bar.update(n)
     bar.close()
-    means = {n: (s.view(n_groups, 2, -1) / counts[..., None].double()).float() for n, s in sums.items()}
+    counts = torch.bincount(slot, minlength=2 * n_groups).double()
+    means = {n: (s / counts[:, None]).float().view(n_groups, 2, -1) for n, s in sums.items()}
     return ContrastMeans(
         item_ids=[g.item_id for g in groups],
         positive={n: m[:, 0] for n, m in means.items()},
         negative={n: m[:, 1] for n, m in means.items()},
-        weights=torch.tensor([g.weight for g in groups]),
+        weights=torch.tensor([float(g.weight) for g in groups]),
         n_pairs=torch.tensor([float(g.n_pairs) for g in groups]),
     )

@@ -1,7 +1,8 @@
 """Grouped Mean Normalization: one training prompt, one vote.
 
 Per-sample difference magnitudes vary a lot, so a plain mean is dominated by a few large samples.
-ROAST normalizes each prompt's mean difference before averaging: v = S(mean_g S(mu_g)).
+ROAST normalizes each prompt's mean difference before averaging: v = S(mean_g S(mu_g)), with S a
+Continuous Soft Scaling function (`scaler=`, default `max_norm`).
 """
 
 import torch
@@ -9,12 +10,15 @@ from einops import einsum, reduce
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from roast_tl.scaling import get_scaler
+from roast_tl._types import Scaler
+from roast_tl.scaling import max_norm
 
 
-def _check_diffs(diffs: Tensor, weights: Tensor | None) -> Tensor:
+def _check_diffs(
+    diffs: Float[Tensor, "pair d_act"], weights: Float[Tensor, " pair"] | None
+) -> Float[Tensor, " pair"]:
     if diffs.ndim != 2:
-        raise ValueError(f"diffs must have shape (n, d_act), got {tuple(diffs.shape)}")
+        raise ValueError(f"diffs must have shape (pair, d_act), got {tuple(diffs.shape)}")
     if diffs.shape[0] == 0:
         raise ValueError(
             "no contrast differences to average (empty contrast set): no prompt had both a "
@@ -26,7 +30,8 @@ def _check_diffs(diffs: Tensor, weights: Tensor | None) -> Tensor:
         return torch.ones(diffs.shape[0], dtype=diffs.dtype, device=diffs.device)
     if weights.shape != (diffs.shape[0],):
         raise ValueError(
-            f"weights must have shape ({diffs.shape[0]},) to match diffs, got {tuple(weights.shape)}"
+            f"weights must have shape ({diffs.shape[0]},) to match diffs, "
+            f"got {tuple(weights.shape)}"
         )
     if not torch.isfinite(weights).all() or (weights < 0).any():
         raise ValueError("weights must be finite and non-negative")
@@ -34,9 +39,9 @@ def _check_diffs(diffs: Tensor, weights: Tensor | None) -> Tensor:
 
 
 def group_means(
-    diffs: Float[Tensor, "n d_act"],
-    group_ids: Int[Tensor, " n"],
-    weights: Float[Tensor, " n"] | None = None,
+    diffs: Float[Tensor, "pair d_act"],
+    group_ids: Int[Tensor, " pair"],
+    weights: Float[Tensor, " pair"] | None = None,
 ) -> tuple[Float[Tensor, "group d_act"], Int[Tensor, " group"]]:
     """Return each group's weighted mean difference and the sorted group ids it belongs to.
 
@@ -44,33 +49,33 @@ def group_means(
     >>> means.squeeze(-1).tolist(), ids.tolist()
     ([2.0, 10.0], [0, 5])
     """
-    return _group_means(diffs, group_ids, weights)
-
-
-def _group_means(diffs: Tensor, group_ids: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
     w = _check_diffs(diffs, weights)
     if group_ids.shape != (diffs.shape[0],):
         raise ValueError(
-            f"group_ids must have shape ({diffs.shape[0]},) to match diffs, got {tuple(group_ids.shape)}"
+            f"group_ids must have shape ({diffs.shape[0]},) to match diffs, "
+            f"got {tuple(group_ids.shape)}"
         )
     if group_ids.dtype.is_floating_point or group_ids.dtype == torch.bool:
         raise TypeError(f"group_ids must be an integer tensor, got dtype {group_ids.dtype}")
     unique_ids, member_of = torch.unique(group_ids, sorted=True, return_inverse=True)
     membership = torch.nn.functional.one_hot(member_of, len(unique_ids)).to(diffs.dtype)
     weighted_membership = membership * w[:, None]
-    totals = reduce(weighted_membership, "n group -> group", "sum")
+    totals = reduce(weighted_membership, "pair group -> group", "sum")
     if (totals <= 0).any():
         empty = unique_ids[totals <= 0].tolist()
-        raise ValueError(f"groups {empty} have zero total weight; give each group a positive weight")
-    sums = einsum(weighted_membership, diffs, "n group, n d_act -> group d_act")
+        raise ValueError(
+            f"groups {empty} have zero total weight; give each group a positive weight"
+        )
+    sums = einsum(weighted_membership, diffs, "pair group, pair d_act -> group d_act")
     return sums / totals[:, None], unique_ids
 
 
 def grouped_mean_normalize(
-    diffs: Float[Tensor, "n d_act"],
-    group_ids: Int[Tensor, " n"],
-    weights: Float[Tensor, " n"] | None = None,
-    method: str = "max_norm",
+    diffs: Float[Tensor, "pair d_act"],
+    group_ids: Int[Tensor, " pair"],
+    weights: Float[Tensor, " pair"] | None = None,
+    *,
+    scaler: Scaler = max_norm,
 ) -> Float[Tensor, " d_act"]:
     """Return S(mean_g S(mu_g)), mu_g the weighted mean of group g's differences.
 
@@ -80,16 +85,16 @@ def grouped_mean_normalize(
     >>> grouped_mean_normalize(diffs, torch.tensor([0, 1])).tolist()
     [1.0, 0.5]
     """
-    scale = get_scaler(method)
-    means, _ = _group_means(diffs, group_ids, weights)
-    consensus = reduce(scale(means), "group d_act -> d_act", "mean")
-    return scale(consensus)
+    means, _ = group_means(diffs, group_ids, weights)
+    consensus = reduce(scaler(means), "group d_act -> d_act", "mean")
+    return scaler(consensus)
 
 
 def plain_mean_normalize(
-    diffs: Float[Tensor, "n d_act"],
-    weights: Float[Tensor, " n"] | None = None,
-    method: str = "max_norm",
+    diffs: Float[Tensor, "pair d_act"],
+    weights: Float[Tensor, " pair"] | None = None,
+    *,
+    scaler: Scaler = max_norm,
 ) -> Float[Tensor, " d_act"]:
     """Return S(weighted mean of all differences): the ungrouped ablation of ROAST.
 
@@ -99,5 +104,5 @@ def plain_mean_normalize(
     w = _check_diffs(diffs, weights)
     if w.sum() <= 0:
         raise ValueError("weights sum to zero; give at least one difference a positive weight")
-    mean = einsum(w, diffs, "n, n d_act -> d_act") / w.sum()
-    return get_scaler(method)(mean)
+    mean = einsum(w, diffs, "pair, pair d_act -> d_act") / w.sum()
+    return scaler(mean)

@@ -5,6 +5,7 @@ is that they correlate only moderately, so a plain mean over-weights big prompts
 much of the mean difference a top-K mask keeps, vs CSS which keeps all of it.
 """
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -12,7 +13,8 @@ from einops import einsum, reduce
 from jaxtyping import Float
 from torch import Tensor
 
-from roast_tl.scaling import l2
+from roast_tl._types import Scaler
+from roast_tl.scaling import l2_normalize, max_norm, softmax_scale, top_k_mask
 
 if TYPE_CHECKING:
     from roast_tl.activations import ContrastMeans
@@ -28,10 +30,13 @@ def magnitude_consistency(
     ([1.0, 2.0], [0.707, 0.707, 1.0])
     """
     if diffs.ndim != 2 or diffs.shape[0] < 2:
-        raise ValueError(f"need at least two rows of differences (group, d_act), got {tuple(diffs.shape)}")
+        raise ValueError(
+            f"need at least two rows of differences (group, d_act), got {tuple(diffs.shape)}"
+        )
     magnitudes = reduce(diffs.square(), "group d_act -> group", "sum").sqrt()
-    consensus = l2(reduce(l2(diffs), "group d_act -> d_act", "mean"))
-    cosines = einsum(l2(diffs), consensus, "group d_act, d_act -> group")
+    unit = l2_normalize(diffs)
+    consensus = l2_normalize(reduce(unit, "group d_act -> d_act", "mean"))
+    cosines = einsum(unit, consensus, "group d_act, d_act -> group")
     return magnitudes, cosines, pearson(magnitudes, cosines)
 
 
@@ -61,52 +66,57 @@ def cosine(a: Float[Tensor, " d_act"], b: Float[Tensor, " d_act"]) -> float:
     return float(torch.nn.functional.cosine_similarity(a.double(), b.double(), dim=0).item())
 
 
-def mask_energy_curve(
-    mu: Float[Tensor, " d_act"], ks: list[int]
-) -> list[dict[str, float | int]]:
+def mask_energy_curve(mu: Float[Tensor, " d_act"], ks: list[int]) -> list[dict[str, float | int]]:
     """For each K: retained energy and cos(M ⊙ μ, μ) of SADI's top-K mask; CSS keeps both at 1.
 
     >>> mask_energy_curve(torch.tensor([3.0, 4.0]), [1, 2])[0]
     {'k': 1, 'retained_energy': 0.64, 'cosine': 0.8}
     """
-    from roast_tl.baselines import top_k_mask
-
     rows = []
     for k in ks:
         mask = top_k_mask(mu, k)
-        rows.append({"k": k, "retained_energy": round(retained_energy(mu, mask), 6),
-                     "cosine": round(cosine(mask * mu, mu), 6)})
+        rows.append(
+            {
+                "k": k,
+                "retained_energy": round(retained_energy(mu, mask), 6),
+                "cosine": round(cosine(mask * mu, mu), 6),
+            }
+        )
     return rows
 
 
-def css_energy(mu: Float[Tensor, " d_act"], method: str = "max_norm") -> dict[str, float]:
+def css_energy(mu: Float[Tensor, " d_act"], scaler: Scaler = max_norm) -> dict[str, float]:
     """Retained energy and cos(v, μ) of a CSS-scaled vector v = S(μ) (no coordinate is dropped).
 
-    max_norm and l2 only rescale μ, so cosine is 1; softmax reweights coordinates, so it is not.
+    max_norm and l2_normalize only rescale μ, so cosine is 1; softmax_scale reweights
+    coordinates, so it is not.
 
     >>> css_energy(torch.tensor([3.0, 4.0]))
     {'retained_energy': 1.0, 'cosine': 1.0}
     """
-    from roast_tl.scaling import get_scaler
-
-    v = get_scaler(method)(mu)
+    v = scaler(mu)
     kept = (v != 0).to(mu.dtype)
-    return {"retained_energy": round(retained_energy(mu, kept), 6), "cosine": round(cosine(v, mu), 6)}
+    return {
+        "retained_energy": round(retained_energy(mu, kept), 6),
+        "cosine": round(cosine(v, mu), 6),
+    }
 
 
 def energy_table(
     mu: Float[Tensor, " d_act"],
     ks: list[int],
-    scalings: tuple[str, ...] = ("max_norm", "l2", "softmax"),
+    scalers: Sequence[Scaler] = (max_norm, l2_normalize, softmax_scale),
 ) -> list[dict[str, object]]:
-    """Rows comparing SADI's top-K masks (one per K) with each CSS scaling on the same μ.
+    """Rows comparing SADI's top-K masks (one per K) with each CSS scaler on the same μ.
 
-    >>> [r["method"] for r in energy_table(torch.tensor([3.0, 4.0]), [1], ("max_norm",))]
-    ['top_k', 'css_max_norm']
+    >>> [r["scaler"] for r in energy_table(torch.tensor([3.0, 4.0]), [1], (max_norm,))]
+    ['top_k', 'max_norm']
     """
-    rows: list[dict[str, object]] = [{"method": "top_k", **row} for row in mask_energy_curve(mu, ks)]
-    for name in scalings:
-        rows.append({"method": f"css_{name}", "k": int(mu.shape[-1]), **css_energy(mu, name)})
+    rows: list[dict[str, object]] = [
+        {"scaler": "top_k", **row} for row in mask_energy_curve(mu, ks)
+    ]
+    for scaler in scalers:
+        rows.append({"scaler": scaler.__name__, "k": int(mu.shape[-1]), **css_energy(mu, scaler)})
     return rows
 
 
@@ -119,7 +129,13 @@ def consistency_report(means: "ContrastMeans", hook_name: str) -> dict[str, obje
     diffs = means.differences(hook_name)
     magnitudes, cosines, r = magnitude_consistency(diffs)
     top = max(1, round(0.1 * len(magnitudes)))
-    share = float(magnitudes.sort(descending=True).values[:top].sum() / magnitudes.sum().clamp_min(1e-12))
-    return {"hook_name": hook_name, "item_ids": list(means.item_ids),
-            "magnitudes": magnitudes.tolist(), "cosines": cosines.tolist(), "pearson_r": r,
-            "top10pct_magnitude_share": share}
+    largest = magnitudes.sort(descending=True).values[:top].sum()
+    share = float(largest / magnitudes.sum().clamp_min(1e-12))
+    return {
+        "hook_name": hook_name,
+        "item_ids": list(means.item_ids),
+        "magnitudes": magnitudes.tolist(),
+        "cosines": cosines.tolist(),
+        "pearson_r": r,
+        "top10pct_magnitude_share": share,
+    }

@@ -1,17 +1,21 @@
-"""Greedy, batched, KV-cached accuracy on a task split, steered or not, with a Wilson interval."""
+"""Greedy, batched, KV-cached accuracy on task items, steered or not, with a Wilson interval.
+
+Also `pick_alpha`, the one rule for choosing alpha from a dev curve.
+"""
 
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from roast_tl.generation import encode_prompt, format_prompt, generate_tokens, tokenizer_of
-from roast_tl.hooks import Positions, SteeringMode, check_alpha
+from roast_tl._io import atomic_write_text
+from roast_tl._types import HookedModel, HookFn, Positions, SteeringMode
+from roast_tl.generation import complete
+from roast_tl.hooks import check_alpha
 from roast_tl.tasks.base import Task, TaskItem
 from roast_tl.vector import SteeringVector
 
@@ -40,8 +44,14 @@ class EvalResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "ci_low": self.ci_low, "ci_high": self.ci_high,
-                "n": self.n, **self.settings}
+        """Accuracy, interval, n and settings as one flat dict (no per-item records)."""
+        return {
+            "accuracy": self.accuracy,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": self.n,
+            **self.settings,
+        }
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -59,62 +69,84 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     return (max(0.0, center - half), min(1.0, center + half))
 
 
+def pick_alpha(curve: Mapping[float, float]) -> float:
+    """Return the alpha with the best dev accuracy; ties go to the smaller alpha.
+
+    >>> pick_alpha({0.0: 0.2, 4.0: 0.9, 8.0: 0.9, 16.0: 0.5})
+    4.0
+    """
+    if not curve:
+        raise ValueError("no alphas to pick from (empty dev curve)")
+    return float(max(curve, key=lambda alpha: (curve[alpha], -alpha)))
+
+
 def evaluate(
-    model: Any,
+    model: HookedModel,
     task: Task,
     vector: SteeringVector | None = None,
     alpha: float = 0.0,
     *,
-    split: str = "test",
     items: Sequence[TaskItem] | None = None,
     positions: Positions = "last",
     mode: SteeringMode = "add",
     prompt_prefix: str = "",
     batch_size: int = 32,
     max_new_tokens: int | None = None,
-    limit: int | None = None,
     records_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> EvalResult:
-    """Return greedy accuracy on `split`, steering with `alpha · vector` when a vector is given.
+    """Return greedy accuracy on `items` (default: the test split), steered by `alpha · vector`.
 
-    `prompt_prefix` is prepended to every prompt (the few-shot baseline uses it).
+    Slice `items` yourself for a cap (`task.items("dev")[:16]`). `prompt_prefix` is prepended
+    to every prompt (the few-shot baseline uses it). `records_path` gets one JSONL row per item.
     """
     alpha = check_alpha(alpha)
-    items = list(items) if items is not None else task.items(split)
-    items = items[:limit] if limit is not None else items
+    items = list(items) if items is not None else task.items("test")
     if not items:
-        raise ValueError(f"nothing to evaluate: split {split!r} of task {task.name!r} is empty")
-    tokenizer = tokenizer_of(model)
+        raise ValueError(f"nothing to evaluate: no items given for task {task.name!r}")
     max_new_tokens = max_new_tokens or task.max_new_tokens
-    hooks = []
+    hooks: list[tuple[str, HookFn]] = []
     if vector is not None:
         vector.check_model(model)
         hooks = vector.fwd_hooks(alpha, positions=positions, mode=mode)
     records: list[EvalRecord] = []
-    bar = tqdm(total=len(items), desc=f"eval ({task.name}, alpha={alpha:g})", unit="prompt",
-               disable=not progress)
+    bar = tqdm(
+        total=len(items),
+        desc=f"eval ({task.name}, alpha={alpha:g})",
+        unit="prompt",
+        disable=not progress,
+    )
     with model.hooks(fwd_hooks=hooks):
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
-            encoded = [encode_prompt(model, format_prompt(model, prompt_prefix + item.prompt))
-                       for item in chunk]
-            out = generate_tokens(model, encoded, max_new_tokens=max_new_tokens)
-            for item, tokens in zip(chunk, out.tokens, strict=True):
-                text = tokenizer.decode(tokens, skip_special_tokens=True)
-                records.append(EvalRecord(item.id, item.prompt, text, task.extract_answer(text),
-                                          item.gold, task.grade(text, item)))
+            out = complete(
+                model,
+                [prompt_prefix + item.prompt for item in chunk],
+                max_new_tokens=max_new_tokens,
+            )
+            for item, (completion,) in zip(chunk, out, strict=True):
+                answer, correct = task.extract_and_grade(completion.text, item)
+                records.append(
+                    EvalRecord(item.id, item.prompt, completion.text, answer, item.gold, correct)
+                )
             bar.update(len(chunk))
     bar.close()
     n_correct = sum(r.correct for r in records)
     low, high = wilson_interval(n_correct, len(records))
     result = EvalResult(
-        accuracy=n_correct / len(records), ci_low=low, ci_high=high, n=len(records), records=records,
-        settings={"task": task.name, "split": split, "alpha": alpha, "positions": positions,
-                  "mode": mode, "steered": vector is not None and alpha != 0.0},
+        accuracy=n_correct / len(records),
+        ci_low=low,
+        ci_high=high,
+        n=len(records),
+        records=records,
+        settings={
+            "task": task.name,
+            "alpha": alpha,
+            "positions": positions,
+            "mode": mode,
+            "steered": vector is not None and alpha != 0.0,
+        },
     )
     if records_path is not None:
-        path = Path(records_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(asdict(r)) + "\n" for r in records), encoding="utf-8")
+        atomic_write_text(records_path, "".join(json.dumps(asdict(r)) + "\n" for r in records))
     return result

@@ -2,6 +2,7 @@
 
 Steering hooks attached with `model.hooks` (e.g. by `roast_tl.steer`) fire on every pass, and
 `CURRENT_WINDOW` tells them where the pass sits, so cached and uncached decoding steer alike.
+`complete` is the one "format, encode, decode" path that rollouts, evaluation and `generate` share.
 """
 
 from collections.abc import Collection, Sequence
@@ -9,116 +10,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from jaxtyping import Int
+from jaxtyping import Float, Int
 from torch import Tensor
 
+from roast_tl._bridge import forward_step, model_device
+from roast_tl._tokens import (
+    encode_prompt,
+    format_prompt,
+    left_pad,
+    pad_id,
+    position_ids_for,
+    stop_ids,
+    tokenizer_of,
+)
+from roast_tl._types import HookedModel, TokenIds
 from roast_tl.hooks import CURRENT_WINDOW, DecodeWindow
-
-
-def tokenizer_of(model: Any) -> Any:
-    """Return the model's tokenizer, or raise a ValueError saying how to attach one."""
-    tokenizer = getattr(model, "tokenizer", None)
-    if tokenizer is None:
-        raise ValueError("the model has no tokenizer; boot it with tokenizer=... (see load_model)")
-    return tokenizer
-
-
-def format_prompt(model: Any, user_message: str, *, chat: bool = True) -> str:
-    """Return the text the model sees: the chat template around `user_message` when it has one."""
-    tokenizer = tokenizer_of(model)
-    if chat and getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "user", "content": user_message}]
-        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-    return user_message
-
-
-def encode_prompt(model: Any, text: str) -> list[int]:
-    """Tokenize a formatted prompt without adding special tokens (chat templates carry their own).
-
-    Without a chat template, the tokenizer's BOS is prepended when it has one.
-    """
-    tokenizer = tokenizer_of(model)
-    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    bos = getattr(tokenizer, "bos_token_id", None)
-    if not getattr(tokenizer, "chat_template", None) and bos is not None and (not ids or ids[0] != bos):
-        ids = [bos, *ids]
-    return ids
-
-
-def pad_id(model: Any) -> int:
-    """Return the id used for padding (the tokenizer's pad, else its EOS, else 0)."""
-    tokenizer = tokenizer_of(model)
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if candidate is not None:
-            return int(candidate)
-    return 0
-
-
-def stop_ids(model: Any) -> set[int]:
-    """Return the token ids that end a completion (EOS, and the chat end-of-turn token)."""
-    tokenizer = tokenizer_of(model)
-    ids = {int(tokenizer.eos_token_id)} if tokenizer.eos_token_id is not None else set()
-    unk = getattr(tokenizer, "unk_token_id", None)
-    for token in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
-        # A direct lookup: building `get_vocab()` costs tens of ms per call on a 50k vocabulary.
-        token_id = tokenizer.convert_tokens_to_ids(token)
-        if token_id is not None and (token_id != unk or token == getattr(tokenizer, "unk_token", None)):
-            ids.add(int(token_id))
-    return ids
-
-
-def left_pad(
-    sequences: Sequence[Sequence[int]], pad: int
-) -> tuple[Int[Tensor, "batch pos"], Int[Tensor, "batch pos"]]:
-    """Left-pad token lists into `(input_ids, attention_mask)`."""
-    if not sequences:
-        raise ValueError("no sequences to pad (empty prompt list)")
-    if any(len(s) == 0 for s in sequences):
-        raise ValueError("a sequence is empty; every prompt needs at least one token")
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, width - len(seq) :] = torch.tensor(list(seq), dtype=torch.long)
-        mask[row, width - len(seq) :] = 1
-    return ids, mask
-
-
-def position_ids_for(attention_mask: Int[Tensor, "batch pos"]) -> Int[Tensor, "batch pos"]:
-    """Positions that skip left padding, so a padded row sees the positions it would alone."""
-    return (attention_mask.cumsum(-1) - 1).clamp_min(0)
-
-
-def forward_step(
-    model: Any,
-    input_ids: Int[Tensor, "batch pos"],
-    attention_mask: Int[Tensor, "batch total"],
-    position_ids: Int[Tensor, "batch pos"],
-    past_key_values: Any = None,
-    *,
-    use_cache: bool = True,
-) -> tuple[Tensor, Any]:
-    """Run one forward pass and return (last-position logits (batch, vocab), KV cache).
-
-    TL 4.x bridges wrap an HF model whose modules carry the HookPoints, so calling it directly
-    fires every attached hook while keeping HF's KV cache and `logits_to_keep`.
-    """
-    hf_model = getattr(model, "original_model", None)
-    if hf_model is None:
-        raise TypeError(
-            "roast_tl generation needs a TransformerLens TransformerBridge (model.original_model); "
-            f"got {type(model).__name__}"
-        )
-    out = hf_model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=position_ids,
-        past_key_values=past_key_values,
-        use_cache=use_cache,
-        logits_to_keep=1,
-    )
-    return out.logits[:, -1, :], (out.past_key_values if use_cache else None)
-
 
 # Nucleus sampling first looks at this many candidates and sorts the whole vocabulary only when
 # they hold less than `top_p` of the mass: a full sort of a 50k vocabulary per row per step was
@@ -127,12 +33,12 @@ _NUCLEUS_CANDIDATES = 256
 
 
 def sample_next(
-    logits: Tensor,
+    logits: Float[Tensor, "batch vocab"],
     *,
     temperature: float,
     top_p: float,
-    uniforms: Tensor | None,
-) -> Tensor:
+    uniforms: Float[Tensor, " batch"] | None,
+) -> Int[Tensor, " batch"]:
     """Pick the next token per row: argmax when temperature is 0, else nucleus sampling.
 
     Sampling inverts the CDF of the top-p distribution at `uniforms` (one U(0,1) draw per row),
@@ -140,7 +46,8 @@ def sample_next(
     """
     if temperature == 0.0:
         return logits.argmax(dim=-1)
-    assert uniforms is not None
+    if uniforms is None:
+        raise ValueError("sampling (temperature > 0) needs one uniform draw per row (uniforms=)")
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     sorted_probs = order = None
     if top_p < 1.0 and probs.shape[-1] > _NUCLEUS_CANDIDATES:
@@ -169,7 +76,7 @@ class Generation:
 
 @torch.inference_mode()
 def generate_tokens(
-    model: Any,
+    model: HookedModel,
     prompts: Sequence[Sequence[int]],
     *,
     max_new_tokens: int,
@@ -192,11 +99,14 @@ def generate_tokens(
         raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
     if temperature > 0 and (generators is None or len(generators) != len(prompts)):
         raise ValueError("sampling needs one torch.Generator per prompt row (generators=...)")
-    pad = pad_id(model)
-    stops = sorted(stop_ids(model) if stop_token_ids is None else {int(t) for t in stop_token_ids})
+    tokenizer = tokenizer_of(model)
+    pad = pad_id(tokenizer)
+    stops = sorted(
+        stop_ids(tokenizer) if stop_token_ids is None else {int(t) for t in stop_token_ids}
+    )
     stop_tensor = torch.tensor(stops, dtype=torch.long)
     input_ids, prompt_mask = left_pad(prompts, pad)
-    device = next(iter(model.parameters())).device if hasattr(model, "parameters") else "cpu"
+    device = model_device(model)
     batch, prompt_len = input_ids.shape
     total = prompt_len + max_new_tokens
     # Whole-generation buffers, sliced per step instead of grown with torch.cat.
@@ -217,10 +127,8 @@ def generate_tokens(
     past: Any = None
     for step in range(max_new_tokens):
         width = prompt_len + step
-        if use_cache and step > 0:
-            step_ids, step_positions, offset = sequence[:, width - 1 : width], positions[:, width - 1 : width], width - 1
-        else:
-            step_ids, step_positions, offset = sequence[:, :width], positions[:, :width], 0
+        offset = width - 1 if use_cache and step > 0 else 0
+        step_ids, step_positions = sequence[:, offset:width], positions[:, offset:width]
         token = CURRENT_WINDOW.set(DecodeWindow(offset=offset, prompt_len=prompt_len))
         try:
             logits, past = forward_step(
@@ -229,11 +137,12 @@ def generate_tokens(
         finally:
             CURRENT_WINDOW.reset(token)
         uniforms = None
-        if temperature > 0:
-            assert generators is not None
+        if generators is not None and temperature > 0:
             draws = torch.stack([torch.rand((), generator=g) for g in generators])
             uniforms = draws[live]
-        next_token = sample_next(logits, temperature=temperature, top_p=top_p, uniforms=uniforms).cpu()
+        next_token = sample_next(
+            logits, temperature=temperature, top_p=top_p, uniforms=uniforms
+        ).cpu()
         was_done = done[live]
         next_token = torch.where(was_done, torch.full_like(next_token, pad), next_token)
         new_tokens[live, step] = next_token
@@ -258,8 +167,67 @@ def generate_tokens(
     return Generation(tokens=rows, finished=done.tolist())
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One completion of one user message: what the model saw and what it wrote."""
+
+    prompt_text: str
+    prompt_token_ids: TokenIds
+    token_ids: TokenIds
+    text: str
+
+
+def complete(
+    model: HookedModel,
+    user_messages: Sequence[str],
+    *,
+    n: int = 1,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seeds: Sequence[int] | None = None,
+    chat: bool = True,
+    use_cache: bool = True,
+) -> list[list[Completion]]:
+    """Return `n` completions per user message (one forward batch for all of them).
+
+    Formats each message (chat template when `chat` and the tokenizer has one), encodes,
+    decodes and returns the texts with their token ids. Sampling (`temperature > 0`) needs
+    `seeds`, one per message; all `n` samples of a message draw from that message's generator.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if temperature > 0 and (seeds is None or len(seeds) != len(user_messages)):
+        raise ValueError("sampling needs one seed per user message (seeds=[...])")
+    tokenizer = tokenizer_of(model)
+    texts = [format_prompt(tokenizer, message, chat=chat) for message in user_messages]
+    encoded = [encode_prompt(tokenizer, text) for text in texts]
+    generators = None
+    if temperature > 0 and seeds is not None:
+        per_message = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        generators = [g for g in per_message for _ in range(n)]
+    out = generate_tokens(
+        model,
+        [ids for ids in encoded for _ in range(n)],
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        generators=generators,
+        use_cache=use_cache,
+    )
+    return [
+        [
+            Completion(
+                texts[i], encoded[i], tokens, tokenizer.decode(tokens, skip_special_tokens=True)
+            )
+            for tokens in out.tokens[i * n : (i + 1) * n]
+        ]
+        for i in range(len(user_messages))
+    ]
+
+
 def generate(
-    model: Any,
+    model: HookedModel,
     prompts: Sequence[str],
     *,
     max_new_tokens: int = 32,
@@ -271,18 +239,17 @@ def generate(
 ) -> list[str]:
     """Generate a completion for each user message (greedy by default) and return the texts.
 
-    Steer it by calling it inside `roast_tl.steer(...)`.
+    Steer it by calling it inside `roast_tl.steer(...)`; prompt i samples with seed `seed + i`.
     """
-    tokenizer = tokenizer_of(model)
-    encoded = [encode_prompt(model, format_prompt(model, p, chat=chat)) for p in prompts]
-    generators = [torch.Generator().manual_seed(seed + i) for i in range(len(prompts))]
-    out = generate_tokens(
+    seeds = [seed + i for i in range(len(prompts))]
+    out = complete(
         model,
-        encoded,
+        prompts,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         top_p=top_p,
-        generators=generators if temperature > 0 else None,
+        seeds=seeds,
+        chat=chat,
         use_cache=use_cache,
     )
-    return [tokenizer.decode(t, skip_special_tokens=True) for t in out.tokens]
+    return [row[0].text for row in out]

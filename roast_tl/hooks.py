@@ -12,21 +12,21 @@ same thing under KV-cached decoding.
 """
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, get_args
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
+from transformer_lens.hook_points import HookPoint
 
-Positions = Literal["last", "all", "prefill"]
-POSITIONS: tuple[str, ...] = ("last", "all", "prefill")
-SteeringMode = Literal["add", "multiply"]
-STEERING_MODES: tuple[str, ...] = ("add", "multiply")
-HookFn = Callable[[Tensor, Any], Tensor]
+from roast_tl._types import HookedModel, Positions, SteeringMode
+
+if TYPE_CHECKING:
+    from roast_tl.vector import SteeringVector
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,7 @@ def check_alpha(alpha: float) -> float:
     return value
 
 
-def check_positions(positions: str) -> None:
-    """Raise a ValueError unless `positions` is one of "last", "all", "prefill"."""
-    if positions not in POSITIONS:
-        raise ValueError(f"unknown positions {positions!r}; choose one of {list(POSITIONS)}")
-
-
-def steered_slice(n_pos: int, positions: str, window: DecodeWindow | None) -> slice | None:
+def steered_slice(n_pos: int, positions: Positions, window: DecodeWindow | None) -> slice | None:
     """Return the slice of a pass's `n_pos` positions to steer, or None for none of them."""
     if positions == "all":
         return slice(0, n_pos)
@@ -88,13 +82,18 @@ class SteeringHook:
         vector: Float[Tensor, " d_act"],
         alpha: float,
         *,
-        positions: str = "last",
-        mode: str = "add",
+        positions: Positions = "last",
+        mode: SteeringMode = "add",
         name: str = "",
     ) -> None:
-        check_positions(positions)
-        if mode not in STEERING_MODES:
-            raise ValueError(f"unknown steering mode {mode!r}; choose one of {list(STEERING_MODES)}")
+        if positions not in get_args(Positions):
+            raise ValueError(
+                f"unknown positions {positions!r}; choose one of {list(get_args(Positions))}"
+            )
+        if mode not in get_args(SteeringMode):
+            raise ValueError(
+                f"unknown steering mode {mode!r}; choose one of {list(get_args(SteeringMode))}"
+            )
         if vector.ndim != 1:
             raise ValueError(f"a steering vector must be 1-D (d_act,), got {tuple(vector.shape)}")
         self.vector = vector
@@ -110,7 +109,7 @@ class SteeringHook:
             self._cast[key] = self.vector.to(dtype=activation.dtype, device=activation.device)
         return self._cast[key]
 
-    def __call__(self, activation: Tensor, hook: Any) -> Tensor:
+    def __call__(self, activation: Tensor, hook: HookPoint) -> Tensor:
         if self.alpha == 0.0:
             return activation
         if activation.shape[-1] != self.vector.shape[0]:
@@ -136,30 +135,16 @@ class SteeringHook:
         return steered
 
 
-def steering_hooks(
-    vectors: dict[str, Tensor],
-    alpha: float,
-    *,
-    positions: Positions = "last",
-    mode: SteeringMode = "add",
-) -> list[tuple[str, HookFn]]:
-    """Return a TL `fwd_hooks` list `[(hook_name, hook_fn), ...]` steering each hook by its vector."""
-    return [
-        (name, SteeringHook(v, alpha, positions=positions, mode=mode, name=name))
-        for name, v in vectors.items()
-    ]
-
-
 @contextmanager
 def steer(
-    model: Any,
-    vector: Any,
+    model: HookedModel,
+    vector: "SteeringVector",
     alpha: float,
     *,
     positions: Positions = "last",
     mode: SteeringMode = "add",
     check_model: bool = True,
-) -> Iterator[Any]:
+) -> Iterator[HookedModel]:
     """Steer `model` inside a `with` block through `model.hooks`; hooks go away on exit or error.
 
     Composes with `run_with_hooks`, `run_with_cache`, `generate` and `transformer_lens.patching`,

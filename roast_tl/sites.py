@@ -6,7 +6,8 @@ The one place that knows TransformerLens hook spellings: sites map to the famili
 
 import difflib
 import re
-from typing import Any
+
+from roast_tl._types import HookedModel
 
 SITE_TEMPLATES: dict[str, str] = {
     "resid_pre": "blocks.{layer}.hook_resid_pre",
@@ -22,10 +23,26 @@ _LAYER_PATTERN = re.compile(r"^blocks\.(\d+)\.")
 
 
 def hook_name(site: str, layer: int) -> str:
-    """Return the hook name of `site` at `layer`, e.g. ("resid_post", 3) -> "blocks.3.hook_resid_post"."""
+    """Return the hook name of `site` at `layer`.
+
+    >>> hook_name("resid_post", 3)
+    'blocks.3.hook_resid_post'
+    """
     if site not in SITE_TEMPLATES:
         raise ValueError(f"unknown hook site {site!r}; choose one of {list(SITE_TEMPLATES)}")
     return SITE_TEMPLATES[site].format(layer=layer)
+
+
+def site_of(name: str) -> str | None:
+    """Return the site a hook name belongs to ("blocks.3.mlp.hook_post" -> "mlp_post"), or None.
+
+    >>> site_of("blocks.3.mlp.hook_post"), site_of("hook_embed")
+    ('mlp_post', None)
+    """
+    for site, template in SITE_TEMPLATES.items():
+        if re.fullmatch(re.escape(template).replace(re.escape("{layer}"), r"\d+"), name):
+            return site
+    return None
 
 
 def layer_of(name: str) -> int | None:
@@ -34,7 +51,7 @@ def layer_of(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def check_hook_names(model: Any, names: list[str]) -> None:
+def check_hook_names(model: HookedModel, names: list[str]) -> None:
     """Raise a ValueError naming each hook name `model` does not have, with close matches."""
     if not names:
         raise ValueError("no hook names given; pass layers=[...] or hook_names=[...]")
@@ -47,7 +64,7 @@ def check_hook_names(model: Any, names: list[str]) -> None:
 
 
 def resolve_hook_names(
-    model: Any,
+    model: HookedModel,
     *,
     layers: list[int] | int | None = None,
     site: str = "resid_post",
@@ -82,7 +99,7 @@ def resolve_hook_names(
     return names
 
 
-def model_name(model: Any) -> str:
+def model_name(model: HookedModel) -> str:
     """Return the model's name as TransformerLens records it (cfg.model_name)."""
     return str(getattr(model.cfg, "model_name", "unknown"))
 
@@ -94,7 +111,7 @@ _D_MODEL_SITE = re.compile(
 _D_MLP_SITE = re.compile(r"^blocks\.\d+\.mlp\.(hook_post|hook_pre)$")
 
 
-def site_width(model: Any, name: str) -> int | None:
+def site_width(model: HookedModel, name: str) -> int | None:
     """Return the expected width of activations at hook `name`, or None when it is not known."""
     if _D_MODEL_SITE.match(name):
         return int(model.cfg.d_model)

@@ -6,8 +6,7 @@ header, and is written atomically (temp file, fsync, rename) so a crash never le
 
 import json
 import os
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,9 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import Tensor
 
-from roast_tl.hooks import HookFn, Positions, SteeringMode, check_alpha, steering_hooks
+from roast_tl._io import atomic_write_bytes
+from roast_tl._types import HookedModel, HookFn, Positions, SteeringMode
+from roast_tl.hooks import SteeringHook, check_alpha
 from roast_tl.sites import check_hook_names, model_name, site_width
 
 FORMAT_VERSION = 1
@@ -33,10 +34,14 @@ class SteeringVector:
     (torch.Size([4]), ['blocks.0.hook_resid_post'])
     """
 
-    def __init__(self, vectors: dict[str, Tensor], metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        vectors: Mapping[str, Float[Tensor, " d_act"]],
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
         if not vectors:
             raise ValueError("a SteeringVector needs at least one (hook_name, vector) entry")
-        clean: dict[str, Tensor] = {}
+        clean: dict[str, Float[Tensor, " d_act"]] = {}
         for name, v in vectors.items():
             if not isinstance(name, str):
                 raise TypeError(f"hook names must be strings, got {name!r}")
@@ -46,7 +51,7 @@ class SteeringVector:
             if not torch.isfinite(v).all():
                 raise ValueError(f"vector for {name!r} contains NaN or inf")
             clean[name] = v.detach()
-        self.vectors = clean
+        self.vectors: dict[str, Float[Tensor, " d_act"]] = clean
         self.metadata: dict[str, Any] = dict(metadata or {})
 
     def __getitem__(self, hook_name: str) -> Float[Tensor, " d_act"]:
@@ -60,7 +65,7 @@ class SteeringVector:
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def items(self) -> Iterator[tuple[str, Tensor]]:
+    def items(self) -> Iterator[tuple[str, Float[Tensor, " d_act"]]]:
         return iter(self.vectors.items())
 
     @property
@@ -72,7 +77,9 @@ class SteeringVector:
         model = self.metadata.get("model_name", "?")
         return f"SteeringVector(model={model!r}, widths={widths})"
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "SteeringVector":
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> "SteeringVector":
         """Return a copy with every vector moved to `device` / cast to `dtype`."""
         moved = {n: v.to(device=device, dtype=dtype) for n, v in self.vectors.items()}
         return SteeringVector(moved, self.metadata)
@@ -82,11 +89,18 @@ class SteeringVector:
     ) -> list[tuple[str, HookFn]]:
         """Return a TL `fwd_hooks` list adding alpha·v at `positions` ("last", "all", "prefill").
 
+        The one way to get steering hooks: pass the list to `run_with_hooks`, `hooks()`,
+        `run_with_cache` or `transformer_lens.patching`.
+
             model.run_with_hooks(tokens, fwd_hooks=vector.fwd_hooks(4.0))
         """
-        return steering_hooks(self.vectors, check_alpha(alpha), positions=positions, mode=mode)
+        alpha = check_alpha(alpha)
+        return [
+            (name, SteeringHook(v, alpha, positions=positions, mode=mode, name=name))
+            for name, v in self.vectors.items()
+        ]
 
-    def check_model(self, model: Any, *, allow_other_model: bool = False) -> None:
+    def check_model(self, model: HookedModel, *, allow_other_model: bool = False) -> None:
         """Raise a ValueError if these vectors cannot steer `model` (names, widths, model name)."""
         check_hook_names(model, self.hook_names)
         for name, v in self.vectors.items():
@@ -106,8 +120,11 @@ class SteeringVector:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the vectors and metadata to `path` (safetensors), atomically; return the path."""
         path = Path(path)
-        metadata = {**self.metadata, "format_version": FORMAT_VERSION,
-                    "tensor_order": self.hook_names}
+        metadata = {
+            **self.metadata,
+            "format_version": FORMAT_VERSION,
+            "tensor_order": self.hook_names,
+        }
         tensors = {name: v.detach().to("cpu").contiguous() for name, v in self.vectors.items()}
         payload = save_safetensors_bytes(tensors, metadata={_METADATA_KEY: json.dumps(metadata)})
         atomic_write_bytes(path, payload)
@@ -117,7 +134,7 @@ class SteeringVector:
     def load(
         cls,
         path: str | os.PathLike[str],
-        model: Any | None = None,
+        model: HookedModel | None = None,
         *,
         allow_other_model: bool = False,
     ) -> "SteeringVector":
@@ -150,7 +167,9 @@ class SteeringVector:
             )
         order = metadata.pop("tensor_order", None) or list(tensors)
         if sorted(order) != sorted(tensors):
-            raise ValueError(f"{path}: metadata lists hooks {order} but the file holds {sorted(tensors)}")
+            raise ValueError(
+                f"{path}: metadata lists hooks {order} but the file holds {sorted(tensors)}"
+            )
         vector = cls({name: tensors[name] for name in order}, metadata)
         if model is not None:
             vector.check_model(model, allow_other_model=allow_other_model)
@@ -165,19 +184,3 @@ def _read_header_metadata(data: bytes) -> dict[str, str]:
         raise ValueError("header runs past the end of the file")
     header = json.loads(data[8 : 8 + header_len])
     return dict(header.get("__metadata__", {}))
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write `payload` to `path` via a temp file in the same folder, fsync, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

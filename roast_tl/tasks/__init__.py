@@ -24,11 +24,6 @@ def load_task(name: str, **kwargs: Any) -> Task:
     """
     if name not in LOADERS:
         raise ValueError(f"unknown task {name!r}; known tasks: {sorted(LOADERS)}")
-    if name == "multiple_choice" and kwargs.get("path") is None:
-        raise TypeError(
-            "task 'multiple_choice' has no shipped data; pass path= a JSONL file of "
-            '{"question", "choices", "answer"} rows'
-        )
     return LOADERS[name](**kwargs)
 
 

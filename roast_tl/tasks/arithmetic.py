@@ -23,7 +23,9 @@ def load_arithmetic(
     if digits < 1:
         raise ValueError(f"digits must be at least 1, got {digits}")
     if not ops or set(ops) - set("+-*"):
-        raise ValueError(f"ops must be a non-empty string of '+', '-', '*' (e.g. '+-'), got {ops!r}")
+        raise ValueError(
+            f"ops must be a non-empty string of '+', '-', '*' (e.g. '+-'), got {ops!r}"
+        )
     rng = random.Random(seed)
     low, high = (0 if digits == 1 else 10 ** (digits - 1)), 10**digits - 1
     possible = (high - low + 1) ** 2 * len(ops)
@@ -41,10 +43,20 @@ def load_arithmetic(
             continue
         seen.add((a, op, b))
         value = a + b if op == "+" else a - b if op == "-" else a * b
-        items.append(TaskItem(
-            id=f"arith-{a}{op}{b}", prompt=f"What is {a} {op} {b}? Reply with the number only.",
-            gold=str(value), gold_completion=str(value), wrong_completion=str(value + 1),
-        ))
+        items.append(
+            TaskItem(
+                id=f"arith-{a}{op}{b}",
+                prompt=f"What is {a} {op} {b}? Reply with the number only.",
+                gold=str(value),
+                gold_completion=str(value),
+                wrong_completion=str(value + 1),
+            )
+        )
     splits = split_items(items, n_dev=n_dev, n_test=n_test, seed=seed)
-    return Task(name=f"arithmetic{digits}", splits=splits, extract_answer=extract_final_number,
-                max_new_tokens=8, few_shot=splits["train"][:3])
+    return Task(
+        name=f"arithmetic{digits}",
+        splits=splits,
+        extract_answer=extract_final_number,
+        max_new_tokens=8,
+        few_shot=splits["train"][:3],
+    )

@@ -3,6 +3,7 @@
 A task is data plus one pure function (`extract_answer`); everything model-side lives elsewhere.
 """
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -39,7 +40,6 @@ class Task:
     splits: dict[str, list[TaskItem]]
     extract_answer: Callable[[str], str | None]
     max_new_tokens: int
-    instructions: str = ""
     few_shot: list[TaskItem] = field(default_factory=list)
 
     def items(self, split: str) -> list[TaskItem]:
@@ -52,16 +52,18 @@ class Task:
 
     def grade(self, completion: str, item: TaskItem) -> bool:
         """True when the completion's extracted answer equals the gold answer."""
+        return self.extract_and_grade(completion, item)[1]
+
+    def extract_and_grade(self, completion: str, item: TaskItem) -> tuple[str | None, bool]:
+        """Return (extracted answer or None, whether it equals the gold answer), extracting once."""
         answer = self.extract_answer(completion)
-        return answer is not None and answer == item.gold
+        return answer, answer is not None and answer == item.gold
 
 
 def split_items(
     items: Sequence[TaskItem], *, n_dev: int, n_test: int, seed: int
 ) -> dict[str, list[TaskItem]]:
-    """Shuffle `items` with `seed` and cut disjoint test, dev and train splits (train gets the rest)."""
-    import random
-
+    """Shuffle `items` with `seed`, cut disjoint test, dev and train splits (train: the rest)."""
     if n_dev < 0 or n_test < 0 or n_dev + n_test >= len(items):
         raise ValueError(
             f"cannot carve n_dev={n_dev} and n_test={n_test} from {len(items)} items "

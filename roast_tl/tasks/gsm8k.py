@@ -6,11 +6,13 @@ from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
 
+from roast_tl._io import read_jsonl, require
 from roast_tl.tasks.base import Task, TaskItem, split_items
 from roast_tl.tasks.grading import extract_final_number, gsm8k_gold, normalize_number
-from roast_tl.tasks.jsonl import read_jsonl_rows, require
 
-INSTRUCTION = "Solve the problem step by step, then give the final answer on its own line as '#### <number>'."
+INSTRUCTION = (
+    "Solve the problem step by step, then give the final answer on its own line as '#### <number>'."
+)
 _CALCULATOR = re.compile(r"<<[^>]*>>")
 
 
@@ -32,18 +34,21 @@ def load_gsm8k(
     n_dev: int = 50,
     n_test: int = 200,
     seed: int = 0,
-    limit: int | None = None,
+    n_items: int | None = None,
 ) -> Task:
     """Load GSM8K-format JSONL (default: the shipped train split) into disjoint splits.
 
-    The gold completion is the worked answer without `<<...>>` calculator notes; the wrong
-    completion is the same worked answer with a final number off by one.
+    `n_items` reads only the first that many problems. The gold completion is the worked
+    answer without `<<...>>` calculator notes; the wrong completion is the same worked answer
+    with a final number off by one.
     """
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive number of problems or None (all), got {limit}")
+    if n_items is not None and n_items < 1:
+        raise ValueError(
+            f"n_items must be a positive number of problems or None (all), got {n_items}"
+        )
     source = Path(path) if path is not None else shipped_gsm8k_path()
     items: list[TaskItem] = []
-    for number, row in read_jsonl_rows(source):
+    for number, row in read_jsonl(source):
         where = f"{source}:{number}"
         question = require(row, "question", where)
         answer = require(row, "answer", where)
@@ -55,12 +60,22 @@ def load_gsm8k(
             raise ValueError(f"{where}: {err}") from err
         worked = _CALCULATOR.sub("", answer).strip()
         body = worked.rsplit("####", 1)[0].rstrip()
-        items.append(TaskItem(
-            id=f"gsm8k-{number}", prompt=f"{question.strip()}\n{INSTRUCTION}", gold=gold,
-            gold_completion=worked, wrong_completion=f"{body}\n#### {wrong_number(gold)}",
-        ))
-        if limit is not None and len(items) >= limit:
+        items.append(
+            TaskItem(
+                id=f"gsm8k-{number}",
+                prompt=f"{question.strip()}\n{INSTRUCTION}",
+                gold=gold,
+                gold_completion=worked,
+                wrong_completion=f"{body}\n#### {wrong_number(gold)}",
+            )
+        )
+        if n_items is not None and len(items) >= n_items:
             break
     splits = split_items(items, n_dev=n_dev, n_test=n_test, seed=seed)
-    return Task(name="gsm8k", splits=splits, extract_answer=extract_final_number,
-                max_new_tokens=256, few_shot=splits["train"][:3])
+    return Task(
+        name="gsm8k",
+        splits=splits,
+        extract_answer=extract_final_number,
+        max_new_tokens=256,
+        few_shot=splits["train"][:3],
+    )

@@ -1,4 +1,7 @@
-"""Multiple choice with letter answers (MMLU / TruthfulQA-style rows `{"question", "choices", "answer"}`)."""
+"""Multiple choice with letter answers.
+
+MMLU / TruthfulQA-style rows: `{"question", "choices", "answer"}`.
+"""
 
 import os
 import string
@@ -6,9 +9,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from roast_tl._io import read_jsonl, require
 from roast_tl.tasks.base import Task, TaskItem, split_items
 from roast_tl.tasks.grading import extract_choice_letter
-from roast_tl.tasks.jsonl import read_jsonl_rows, require
 
 INSTRUCTION = "Answer with the letter of the correct choice."
 
@@ -32,21 +35,29 @@ def multiple_choice_item(item_id: str, row: dict[str, Any], where: str) -> TaskI
     answer = require(row, "answer", where)
     if not isinstance(question, str) or not question.strip():
         raise ValueError(f"{where}: 'question' must be a non-empty string")
-    if (not isinstance(choices, list) or not 2 <= len(choices) <= 26
-            or not all(isinstance(c, str) for c in choices)):
+    if (
+        not isinstance(choices, list)
+        or not 2 <= len(choices) <= 26
+        or not all(isinstance(c, str) for c in choices)
+    ):
         raise ValueError(f"{where}: 'choices' must be a list of 2 to 26 strings, got {choices!r}")
     letters = string.ascii_uppercase[: len(choices)]
     gold = _gold_letter(answer, letters, where)
-    listing = "\n".join(f"{letter}. {choice}" for letter, choice in zip(letters, choices, strict=True))
+    listing = "\n".join(
+        f"{letter}. {choice}" for letter, choice in zip(letters, choices, strict=True)
+    )
     wrong = next(letter for letter in letters if letter != gold)
     return TaskItem(
-        id=item_id, prompt=f"{question.strip()}\n{listing}\n{INSTRUCTION}",
-        gold=gold, gold_completion=f"Answer: {gold}", wrong_completion=f"Answer: {wrong}",
+        id=item_id,
+        prompt=f"{question.strip()}\n{listing}\n{INSTRUCTION}",
+        gold=gold,
+        gold_completion=f"Answer: {gold}",
+        wrong_completion=f"Answer: {wrong}",
     )
 
 
 def load_multiple_choice(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | None = None,
     *,
     n_dev: int = 20,
     n_test: int = 50,
@@ -57,11 +68,21 @@ def load_multiple_choice(
 
     The grader accepts only letters that some question offers, and never a first-character match.
     """
+    if path is None:
+        raise TypeError(
+            "task 'multiple_choice' has no shipped data; pass path= a JSONL file of "
+            '{"question", "choices", "answer"} rows'
+        )
     source = Path(path)
-    rows = read_jsonl_rows(source)
+    rows = read_jsonl(source)
     items = [multiple_choice_item(f"{name}-{n}", row, f"{source}:{n}") for n, row in rows]
     n_letters = max(len(row["choices"]) for _, row in rows) if rows else 0
     splits = split_items(items, n_dev=n_dev, n_test=n_test, seed=seed)
     extract = partial(extract_choice_letter, letters=string.ascii_uppercase[:n_letters])
-    return Task(name=name, splits=splits, extract_answer=extract, max_new_tokens=8,
-                few_shot=splits["train"][:3])
+    return Task(
+        name=name,
+        splits=splits,
+        extract_answer=extract,
+        max_new_tokens=8,
+        few_shot=splits["train"][:3],
+    )

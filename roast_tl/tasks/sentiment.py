@@ -6,9 +6,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from roast_tl._io import read_jsonl, require
 from roast_tl.tasks.base import Task, TaskItem, split_items
 from roast_tl.tasks.grading import extract_label
-from roast_tl.tasks.jsonl import read_jsonl_rows, require
 
 INSTRUCTION = "Is the sentiment of this review positive or negative? Answer with one word."
 LABELS = ("negative", "positive")  # index = SST-2 label
@@ -58,13 +58,16 @@ def load_sentiment(
         parsed = [_parse(dict(r), f"rows[{i}]") for i, r in enumerate(rows)]
     else:
         source = Path(path) if path is not None else shipped_reviews_path()
-        parsed = [_parse(r, f"{source}:{n}") for n, r in read_jsonl_rows(source)]
+        parsed = [_parse(r, f"{source}:{n}") for n, r in read_jsonl(source)]
     items = [sentiment_item(f"sentiment-{i}", s, label) for i, (s, label) in enumerate(parsed)]
     splits = split_items(items, n_dev=n_dev, n_test=n_test, seed=seed)
     positives = [i for i in splits["train"] if i.gold == "positive"][:2]
     negatives = [i for i in splits["train"] if i.gold == "negative"][:2]
     # 8, not 4: small chat models answer "The sentiment of this review is positive." (7 tokens).
     return Task(
-        name="sentiment", splits=splits, extract_answer=extract_label, max_new_tokens=8,
+        name="sentiment",
+        splits=splits,
+        extract_answer=extract_label,
+        max_new_tokens=8,
         few_shot=[x for pair in zip(positives, negatives, strict=False) for x in pair],
     )

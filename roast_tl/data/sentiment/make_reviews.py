@@ -10,16 +10,68 @@ from pathlib import Path
 
 SUBJECTS = {
     "movie": ["the movie", "this film", "the plot", "the acting", "the soundtrack", "the ending"],
-    "restaurant": ["the food", "our waiter", "the pasta", "the dessert", "this restaurant", "the service"],
-    "product": ["this blender", "the headphones", "this phone case", "the vacuum", "this charger", "the kettle"],
+    "restaurant": [
+        "the food",
+        "our waiter",
+        "the pasta",
+        "the dessert",
+        "this restaurant",
+        "the service",
+    ],
+    "product": [
+        "this blender",
+        "the headphones",
+        "this phone case",
+        "the vacuum",
+        "this charger",
+        "the kettle",
+    ],
     "hotel": ["the room", "the hotel staff", "the breakfast", "the bed", "this hotel", "the pool"],
-    "book": ["this novel", "the story", "the main character", "the writing", "this cookbook", "the last chapter"],
-    "game": ["this game", "the controls", "the graphics", "the multiplayer mode", "the levels", "the puzzles"],
+    "book": [
+        "this novel",
+        "the story",
+        "the main character",
+        "the writing",
+        "this cookbook",
+        "the last chapter",
+    ],
+    "game": [
+        "this game",
+        "the controls",
+        "the graphics",
+        "the multiplayer mode",
+        "the levels",
+        "the puzzles",
+    ],
 }
-POSITIVE_ADJ = ["wonderful", "excellent", "delightful", "fantastic", "superb", "brilliant",
-                "lovely", "great", "outstanding", "charming", "impressive", "perfect"]
-NEGATIVE_ADJ = ["terrible", "awful", "dreadful", "disappointing", "horrible", "boring",
-                "broken", "useless", "mediocre", "unpleasant", "frustrating", "poor"]
+POSITIVE_ADJ = [
+    "wonderful",
+    "excellent",
+    "delightful",
+    "fantastic",
+    "superb",
+    "brilliant",
+    "lovely",
+    "great",
+    "outstanding",
+    "charming",
+    "impressive",
+    "perfect",
+]
+NEGATIVE_ADJ = [
+    "terrible",
+    "awful",
+    "dreadful",
+    "disappointing",
+    "horrible",
+    "boring",
+    "broken",
+    "useless",
+    "mediocre",
+    "unpleasant",
+    "frustrating",
+    "poor",
+]
 POSITIVE_TEMPLATES = [
     "{S} was {A}.",
     "{S} was absolutely {A} and I would happily recommend it.",
@@ -52,14 +104,17 @@ def make_reviews(seed: int = 0) -> list[dict[str, object]]:
     rng = random.Random(seed)
     rows: list[dict[str, object]] = []
     seen: set[str] = set()
-    for label, templates, adjectives in ((1, POSITIVE_TEMPLATES, POSITIVE_ADJ),
-                                         (0, NEGATIVE_TEMPLATES, NEGATIVE_ADJ)):
+    for label, templates, adjectives in (
+        (1, POSITIVE_TEMPLATES, POSITIVE_ADJ),
+        (0, NEGATIVE_TEMPLATES, NEGATIVE_ADJ),
+    ):
         count = 0
         while count < N_PER_LABEL:
             domain = rng.choice(sorted(SUBJECTS))
             subject = rng.choice(SUBJECTS[domain])
             sentence = rng.choice(templates).format(
-                S=subject[0].upper() + subject[1:], s=subject, A=rng.choice(adjectives))
+                S=subject[0].upper() + subject[1:], s=subject, A=rng.choice(adjectives)
+            )
             if sentence in seen:
                 continue
             seen.add(sentence)

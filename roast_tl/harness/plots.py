@@ -33,8 +33,14 @@ def plot_accuracy_vs_alpha(rows: Sequence[dict[str, Any]], path: str | Path) -> 
         values = np.array([[c.get(str(a), np.nan) for a in alphas] for c in curves], dtype=float)
         mode = next((r.get("mode") for r in rows if r["method"] == method), "add")
         label = f"{method} (h + α·M⊙h)" if mode == "multiply" else method
-        ax.errorbar(alphas, np.nanmean(values, 0), yerr=np.nanstd(values, 0), marker="o",
-                    capsize=3, label=label)
+        ax.errorbar(
+            alphas,
+            np.nanmean(values, 0),
+            yerr=np.nanstd(values, 0),
+            marker="o",
+            capsize=3,
+            label=label,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("alpha")
     ax.set_ylabel("dev accuracy")
@@ -65,7 +71,9 @@ def plot_mask_energy(curve: Sequence[dict[str, float | int]], path: str | Path) 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ks = [row["k"] for row in curve]
-    ax.plot(ks, [row["retained_energy"] for row in curve], marker="o", label="top-K retained energy")
+    ax.plot(
+        ks, [row["retained_energy"] for row in curve], marker="o", label="top-K retained energy"
+    )
     ax.plot(ks, [row["cosine"] for row in curve], marker="s", label="top-K cos(M⊙μ, μ)")
     ax.axhline(1.0, color="k", ls="--", lw=1, label="CSS (energy 1, cosine 1)")
     ax.set_xscale("log")
