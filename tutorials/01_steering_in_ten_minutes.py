@@ -41,8 +41,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import roast_tl
-from roast_tl.evaluate import evaluate
-from roast_tl.generation import format_prompt
+from roast_tl.evaluate import pick_alpha
 
 FAST = os.environ.get("ROAST_TL_FAST") == "1"
 OUT = Path(os.environ.get("ROAST_TL_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="roast_tl_01_"))
@@ -70,8 +69,15 @@ print(f"fast mode: {FAST}; figures go to {OUT}")
 model = roast_tl.load_model()
 print(type(model).__name__, model.cfg.model_name)
 print("layers:", model.cfg.n_layers, " d_model:", model.cfg.d_model)
-hook = roast_tl.hook_name("resid_post", LAYER)
+hook = f"blocks.{LAYER}.hook_resid_post"
 print(hook, "in hook_dict:", hook in model.hook_dict)
+
+
+def chat_text(message: str) -> str:
+    """The text the model sees for a user message: the tokenizer's chat template around it."""
+    messages = [{"role": "user", "content": message}]
+    return model.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
 
 # %% [markdown]
 # ## 2 · The task
@@ -97,7 +103,7 @@ for item, text in zip(examples, unsteered, strict=True):
 #
 # `roast_tl.estimate` runs the whole ROAST pipeline:
 #
-# - **rollouts**: sample `n_rollouts` answers per training prompt (T = 0.8, top-p 0.9) and grade them;
+# - **rollouts**: sample `n_rollouts` answers per training prompt (T = 0.8, top-p 0.9), grade them;
 # - **ROC pairs**: per prompt, the correct rollouts are contrasted with the incorrect ones *of the
 #   same prompt* (on-distribution: text the model itself wrote);
 # - **activations**: teacher-force prompt ⊕ rollout and read `blocks.10.hook_resid_post` at the last
@@ -110,11 +116,24 @@ for item, text in zip(examples, unsteered, strict=True):
 # %%
 t0 = time.perf_counter()
 vector = roast_tl.estimate(
-    model, task, layers=[LAYER], limit=N_TRAIN, n_rollouts=N_ROLLOUTS, seed=0, progress=False
+    model,
+    task,
+    items=task.items("train")[:N_TRAIN],
+    layers=[LAYER],
+    n_rollouts=N_ROLLOUTS,
+    seed=0,
+    progress=False,
 )
 print(f"estimated in {time.perf_counter() - t0:.0f} s:", vector)
 v = vector[hook]  # Float[Tensor, "d_model"] = (576,)
-print("shape", tuple(v.shape), " max |v_j| =", v.abs().max().item(), " ||v||_2 =", round(v.norm().item(), 2))
+print(
+    "shape",
+    tuple(v.shape),
+    " max |v_j| =",
+    v.abs().max().item(),
+    " ||v||_2 =",
+    round(v.norm().item(), 2),
+)
 meta = vector.metadata
 print("rollout accuracy:", round(meta["rollout_accuracy"], 3))
 print("prompts per contrast path:", meta["group_counts"], " pairs:", meta["n_pairs"])
@@ -136,11 +155,15 @@ print("prompts per contrast path:", meta["group_counts"], " pairs:", meta["n_pai
 # %%
 with torch.no_grad():
     _, cache = model.run_with_cache(
-        model.to_tokens(format_prompt(model, examples[0].prompt), prepend_bos=False),
+        model.to_tokens(chat_text(examples[0].prompt), prepend_bos=False),
         names_filter=hook,
     )
-print("residual norm at the last token:", round(cache[hook][0, -1].norm().item(), 1),
-      "| ||alpha·v|| for alpha=8:", round(8 * v.norm().item(), 1))
+print(
+    "residual norm at the last token:",
+    round(cache[hook][0, -1].norm().item(), 1),
+    "| ||alpha·v|| for alpha=8:",
+    round(8 * v.norm().item(), 1),
+)
 
 with roast_tl.steer(model, vector, alpha=ALPHAS[-1]):
     steered = roast_tl.generate(model, [item.prompt for item in examples], max_new_tokens=12)
@@ -156,11 +179,12 @@ for item, before, after in zip(examples, unsteered, steered, strict=True):
 
 # %%
 dev_items = task.items("dev")[:N_DEV]
-dev_acc = {0.0: evaluate(model, task, items=dev_items, split="dev", progress=False).accuracy}
+dev_acc = {0.0: roast_tl.evaluate(model, task, items=dev_items, progress=False).accuracy}
 for alpha in ALPHAS:
-    dev_acc[alpha] = evaluate(model, task, vector, alpha, items=dev_items, split="dev",
-                              progress=False).accuracy
-best_alpha = max(ALPHAS, key=lambda a: (dev_acc[a], -a))  # ties go to the smaller alpha
+    dev_acc[alpha] = roast_tl.evaluate(
+        model, task, vector, alpha, items=dev_items, progress=False
+    ).accuracy
+best_alpha = pick_alpha({a: dev_acc[a] for a in ALPHAS})  # ties go to the smaller alpha
 print("dev accuracy by alpha:", {a: round(acc, 3) for a, acc in dev_acc.items()})
 print("chosen alpha:", best_alpha)
 
@@ -176,10 +200,12 @@ plt.show()
 
 # %%
 test_items = task.items("test")[:N_TEST]
-base = evaluate(model, task, items=test_items, progress=False)
-steer_result = evaluate(model, task, vector, best_alpha, items=test_items, progress=False)
+base = roast_tl.evaluate(model, task, items=test_items, progress=False)
+steer_result = roast_tl.evaluate(model, task, vector, best_alpha, items=test_items, progress=False)
 for label, r in [("unsteered", base), (f"ROAST, alpha={best_alpha:g}", steer_result)]:
-    print(f"{label:<20} accuracy {r.accuracy:.3f}  95% CI [{r.ci_low:.3f}, {r.ci_high:.3f}]  n={r.n}")
+    print(
+        f"{label:<20} accuracy {r.accuracy:.3f}  95% CI [{r.ci_low:.3f}, {r.ci_high:.3f}]  n={r.n}"
+    )
 
 # %% [markdown]
 # What the numbers say depends on the run, so we compute the verdict rather than assert it: the
@@ -195,8 +221,12 @@ else:
 answers = {}
 for r in steer_result.records:
     answers[r.answer] = answers.get(r.answer, 0) + 1
-print("steered answers:", answers, "| gold labels:",
-      {g: sum(i.gold == g for i in test_items) for g in ("positive", "negative")})
+print(
+    "steered answers:",
+    answers,
+    "| gold labels:",
+    {g: sum(i.gold == g for i in test_items) for g in ("positive", "negative")},
+)
 
 # %% [markdown]
 # Check the label counts above: a vector that made the model say "positive" to everything would
@@ -226,16 +256,20 @@ print("metadata keys:", sorted(reloaded.metadata)[:8], "...")
 
 # %%
 label_ids = {w: model.to_single_token(w) for w in (" positive", " negative", " neutral")}
-texts = [format_prompt(model, item.prompt) + "The sentiment of this review is" for item in examples]
+texts = [chat_text(item.prompt) + "The sentiment of this review is" for item in examples]
 with torch.no_grad():
     for item, text in zip(examples, texts, strict=True):
-        tokens = model.to_tokens(text, prepend_bos=False)  # (1, pos); the chat template has its own BOS
+        tokens = model.to_tokens(
+            text, prepend_bos=False
+        )  # (1, pos); the chat template has its own BOS
         plain = model(tokens)[0, -1]  # (d_vocab,)
         hooked = model.run_with_hooks(tokens, fwd_hooks=reloaded.fwd_hooks(best_alpha))[0, -1]
         row = []
         for name, logits in (("unsteered", plain), ("steered", hooked)):
             probs = logits.softmax(-1)
-            row.append(name + " " + " ".join(f"{w.strip()}={probs[i]:.2f}" for w, i in label_ids.items()))
+            row.append(
+                name + " " + " ".join(f"{w.strip()}={probs[i]:.2f}" for w, i in label_ids.items())
+            )
         print(f"gold={item.gold:<8} | " + " | ".join(row))
 
 # %% [markdown]
@@ -254,8 +288,8 @@ print(f"total runtime: {time.perf_counter() - start:.0f} s (fast mode: {FAST})")
 #    `evaluate(model, task, vector, alpha, positions="prefill", ...)`. Why might it be weaker when
 #    the hedge word comes several tokens into the answer?
 # 3. Flip the sign (`alpha = -best_alpha`). What does the model say now?
-# 4. Estimate with `strict=True` and look at `vector.metadata["group_counts"]`: how many prompts were
-#    fallbacks, and does dropping them change accuracy?
-# 5. Save the rollouts (`rollouts_path="rollouts.jsonl"` in `estimate`), then rebuild the vector with
-#    `roast_tl.estimate_from_rollouts(model, task, roast_tl.load_rollouts(...), layers=[...])` at
-#    several layers without sampling again.
+# 4. Estimate with `strict=True` and look at `vector.metadata["group_counts"]`: how many prompts
+#    were fallbacks, and does dropping them change accuracy?
+# 5. Save the rollouts (`rollouts_path="rollouts.jsonl"` in `estimate`), then rebuild the vector
+#    with `roast_tl.estimate_from_rollouts(model, task, load_rollouts(...), layers=[...])`
+#    (`from roast_tl.rollouts import load_rollouts`) at several layers without sampling again.

@@ -30,8 +30,9 @@
 #
 # **Runtime** (2 CPU cores shared with other jobs, `OMP_NUM_THREADS=1`): `ROAST_TL_FAST=1` measured
 # 33 s; full mode (64 prompts × 8 rollouts, five 100-prompt evaluations) not timed, roughly
-# 10 minutes by the costs measured in tutorial 01. The last cell prints this run's time. Fast mode shrinks prompt and rollout counts only, so
-# its numbers are noisy: read them as a demonstration of the analysis, not as a result.
+# 10 minutes by the costs measured in tutorial 01. The last cell prints this run's time. Fast mode
+# shrinks prompt and rollout counts only, so its numbers are noisy: read them as a demonstration
+# of the analysis, not as a result.
 
 # %%
 import os
@@ -44,9 +45,9 @@ import numpy as np
 import torch
 
 import roast_tl
-from roast_tl.baselines import teacher_forced_contrast, top_k_mask
 from roast_tl.diagnostics import cosine, css_energy, magnitude_consistency, mask_energy_curve
-from roast_tl.evaluate import evaluate
+from roast_tl.pairs import teacher_forced_contrast
+from roast_tl.scaling import l2_normalize, max_norm, softmax_scale, top_k_mask
 
 FAST = os.environ.get("ROAST_TL_FAST") == "1"
 OUT = Path(os.environ.get("ROAST_TL_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="roast_tl_02_"))
@@ -62,7 +63,7 @@ start = time.perf_counter()
 
 model = roast_tl.load_model()
 task = roast_tl.load_task("sentiment")
-hook = roast_tl.hook_name("resid_post", LAYER)
+hook = f"blocks.{LAYER}.hook_resid_post"
 items = task.items("train")[:N_TRAIN]
 
 # %% [markdown]
@@ -77,8 +78,10 @@ items = task.items("train")[:N_TRAIN]
 # sequences; `means.differences(hook)` is the `(group, d_model)` matrix of μ_g.
 
 # %%
-rollouts = roast_tl.sample_rollouts(model, task, items, n_rollouts=N_ROLLOUTS, seed=0, progress=False)
-roc = roast_tl.build_contrast_set(model, rollouts, items)
+rollouts = roast_tl.sample_rollouts(
+    model, task, items, n_rollouts=N_ROLLOUTS, seed=0, progress=False
+)
+roc = roast_tl.build_contrast_set(rollouts, items, tokenizer=model.tokenizer)
 print(f"{len(rollouts)} rollouts, accuracy {np.mean([r.correct for r in rollouts]):.2f}")
 print("ROC groups by path:", roc.counts, "| pairs:", roc.n_pairs)
 print("sample rollouts:", [r.completion for r in rollouts[:N_ROLLOUTS]])
@@ -93,9 +96,14 @@ print("μ_g matrix:", tuple(roc_diffs.shape))
 # followed by the end-of-turn token. Each prompt is one pair.
 
 # %%
-tf = teacher_forced_contrast(model, items)
+tf = teacher_forced_contrast(model.tokenizer, items)
 tf_means = roast_tl.contrast_means(model, tf, [hook], progress=False)
-print("teacher-forced groups:", len(tf.groups), "| μ_g matrix:", tuple(tf_means.differences(hook).shape))
+print(
+    "teacher-forced groups:",
+    len(tf.groups),
+    "| μ_g matrix:",
+    tuple(tf_means.differences(hook).shape),
+)
 
 vectors = {
     "ROAST (ROC, grouped, CSS)": roast_tl.vector_from_means(roc_means),
@@ -103,14 +111,19 @@ vectors = {
     "ROC, plain mean": roast_tl.vector_from_means(roc_means, grouped=False),
     # A control: a random direction of the same scale. An effect it also has is not specific.
     "random direction (control)": roast_tl.SteeringVector(
-        {hook: roast_tl.max_norm(torch.randn(model.cfg.d_model, generator=torch.Generator().manual_seed(0)))},
+        {
+            hook: max_norm(
+                torch.randn(model.cfg.d_model, generator=torch.Generator().manual_seed(0))
+            )
+        },
         {"model_name": model.cfg.model_name},
     ),
 }
 v_roast = vectors["ROAST (ROC, grouped, CSS)"][hook]
 for name, vec in vectors.items():
     print(f"{name:<28} cos with ROAST = {cosine(vec[hook], v_roast):+.3f}")
-print(f"(two random directions in {model.cfg.d_model} dimensions: |cos| ≈ {1 / np.sqrt(model.cfg.d_model):.3f})")
+chance = 1 / np.sqrt(model.cfg.d_model)
+print(f"(two random directions in {model.cfg.d_model} dimensions: |cos| ≈ {chance:.3f})")
 
 # %% [markdown]
 # ## 1 · Rollouts vs teacher-forced pairs: same prompts, different directions?
@@ -121,9 +134,9 @@ print(f"(two random directions in {model.cfg.d_model} dimensions: |cos| ≈ {1 /
 
 # %%
 test_items = task.items("test")[:N_TEST]
-results = {"unsteered": evaluate(model, task, items=test_items, progress=False)}
+results = {"unsteered": roast_tl.evaluate(model, task, items=test_items, progress=False)}
 for name, vec in vectors.items():
-    results[name] = evaluate(model, task, vec, ALPHA, items=test_items, progress=False)
+    results[name] = roast_tl.evaluate(model, task, vec, ALPHA, items=test_items, progress=False)
 for name, r in results.items():
     said = {}
     for rec in r.records:
@@ -133,8 +146,12 @@ for name, r in results.items():
 fig, ax = plt.subplots(figsize=(8, 3.4))
 names = list(results)
 acc = [results[n].accuracy for n in names]
-err = np.array([[results[n].accuracy - results[n].ci_low, results[n].ci_high - results[n].accuracy]
-                for n in names]).T
+err = np.array(
+    [
+        [results[n].accuracy - results[n].ci_low, results[n].ci_high - results[n].accuracy]
+        for n in names
+    ]
+).T
 ax.bar(range(len(names)), acc, yerr=err, capsize=4, color=["grey", "C0", "C1", "C2", "C7"])
 ax.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize=8)
 ax.set_ylabel(f"test accuracy (n={len(test_items)})")
@@ -160,7 +177,9 @@ plt.show()
 # %%
 a, b = results["ROAST (ROC, grouped, CSS)"], results["teacher-forced (CAA-style)"]
 if a.ci_low > b.ci_high:
-    print("On this run the on-distribution vector steers clearly better (intervals do not overlap).")
+    print(
+        "On this run the on-distribution vector steers clearly better (intervals do not overlap)."
+    )
 elif b.ci_low > a.ci_high:
     print("On this run the teacher-forced vector steers clearly better (intervals do not overlap).")
 else:
@@ -183,8 +202,10 @@ print(f"Pearson r(magnitude, consistency) = {r:+.2f} over {len(magnitudes)} prom
 plain_pull = roc_means.weights * roc_means.n_pairs * magnitudes
 plain_share = (plain_pull / plain_pull.sum()).sort(descending=True).values
 top = max(1, round(0.1 * len(plain_share)))
-print(f"plain mean: the loudest {top} prompt(s) carry {plain_share[:top].sum():.0%} of the pull "
-      f"(grouped: {top / len(plain_share):.0%})")
+print(
+    f"plain mean: the loudest {top} prompt(s) carry {plain_share[:top].sum():.0%} of the pull "
+    f"(grouped: {top / len(plain_share):.0%})"
+)
 print(f"cos(plain, grouped) = {cosine(vectors['ROC, plain mean'][hook], v_roast):+.3f}")
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -212,23 +233,26 @@ plt.show()
 #
 # SADI keeps only the K coordinates of largest |μ| (a binary mask). We measure, on the mean
 # difference μ of this run, the share of its energy the mask keeps, ‖M⊙μ‖² / ‖μ‖², and the
-# cosine between the masked vector and μ. CSS (`max_norm`, `l2`) only rescales μ, so both stay 1.
+# cosine between the masked vector and μ. CSS (`max_norm`, `l2_normalize`) only rescales μ, so
+# both stay 1.
 
 # %%
 mu = roc_diffs.mean(0)  # (d_model,), the plain mean difference SADI would mask
 ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 576) if k <= mu.shape[0]]
 curve = mask_energy_curve(mu, ks)
 for row in curve:
-    print(f"K={row['k']:>4}: retained energy {row['retained_energy']:.3f}, cosine {row['cosine']:.3f}")
-for method in ("max_norm", "l2", "softmax"):
-    print(f"CSS {method:<8}: {css_energy(mu, method)}")
+    print(
+        f"K={row['k']:>4}: retained energy {row['retained_energy']:.3f}, cosine {row['cosine']:.3f}"
+    )
+for scaler in (max_norm, l2_normalize, softmax_scale):
+    print(f"CSS {scaler.__name__:<13}: {css_energy(mu, scaler)}")
 k5 = max(1, round(0.05 * mu.shape[0]))  # roast_tl's SADI baseline keeps the top 5%
 print(f"top-5% mask (K={k5}) keeps {int(top_k_mask(mu, k5).sum())} of {mu.shape[0]} coordinates")
 
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 ax.plot(ks, [row["retained_energy"] for row in curve], marker="o", label="top-K retained energy")
 ax.plot(ks, [row["cosine"] for row in curve], marker="s", label="top-K cos(M⊙μ, μ)")
-ax.axhline(1.0, color="k", ls="--", lw=1, label="CSS max_norm / l2 (both 1)")
+ax.axhline(1.0, color="k", ls="--", lw=1, label="CSS max_norm / l2_normalize (both 1)")
 ax.axvline(k5, color="grey", ls=":", lw=1, label=f"SADI 5% (K={k5})")
 ax.set_xscale("log")
 ax.set_xlabel("K (coordinates kept)")
@@ -253,10 +277,11 @@ print(f"total runtime: {time.perf_counter() - start:.0f} s (fast mode: {FAST})")
 #
 # 1. Build the SADI vector yourself: `top_k_mask(mu, k5)` as a `roast_tl.SteeringVector` with
 #    `evaluate(..., mode="multiply")` (h + α·(M⊙h)), and compare with CSS at a few alphas.
-# 2. Repeat section 2 with `position="response_mean"` in `contrast_means`: do per-prompt
+# 2. Repeat section 2 with `read_at="response_mean"` in `contrast_means`: do per-prompt
 #    magnitudes vary less when averaged over response tokens?
 # 3. Multiply one prompt's μ_g by 1000 and rebuild both vectors with
-#    `roast_tl.grouped_mean_normalize` and `roast_tl.plain_mean_normalize`. Which one moves?
+#    `roast_tl.aggregate.grouped_mean_normalize` and `roast_tl.aggregate.plain_mean_normalize`.
+#    Which one moves?
 # 4. Use `strict=True` in `build_contrast_set` to drop the fallback groups. How many prompts are
 #    left, and how does the ROAST vector's cosine to the teacher-forced one change?
 # 5. Sweep alpha (e.g. 2, 4, 8, 16) for each vector on `task.items("dev")`: the smallest alpha

@@ -44,7 +44,6 @@ import torch
 from transformer_lens import patching
 
 import roast_tl
-from roast_tl.generation import format_prompt
 
 FAST = os.environ.get("ROAST_TL_FAST") == "1"
 OUT = Path(os.environ.get("ROAST_TL_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="roast_tl_03_"))
@@ -60,9 +59,24 @@ start = time.perf_counter()
 
 model = roast_tl.load_model()
 task = roast_tl.load_task("sentiment")
-vector = roast_tl.estimate(model, task, layers=[LAYER], limit=N_TRAIN, n_rollouts=N_ROLLOUTS,
-                           seed=0, progress=False)
-hook = roast_tl.hook_name("resid_post", LAYER)
+vector = roast_tl.estimate(
+    model,
+    task,
+    items=task.items("train")[:N_TRAIN],
+    layers=[LAYER],
+    n_rollouts=N_ROLLOUTS,
+    seed=0,
+    progress=False,
+)
+hook = f"blocks.{LAYER}.hook_resid_post"
+
+
+def chat_text(message: str) -> str:
+    """The text the model sees for a user message: the tokenizer's chat template around it."""
+    messages = [{"role": "user", "content": message}]
+    return model.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
 v = vector[hook]  # (d_model,)
 print(vector, vector.metadata["group_counts"])
 
@@ -84,13 +98,17 @@ print(vector, vector.metadata["group_counts"])
 # %%
 SUFFIX = "The sentiment of this review is"
 label_id = {w: model.to_single_token(" " + w) for w in ("positive", "negative", "neutral")}
-encoded = [(item, model.to_tokens(format_prompt(model, item.prompt) + SUFFIX, prepend_bos=False)[0])
-           for item in task.items("test")]
+encoded = [
+    (item, model.to_tokens(chat_text(item.prompt) + SUFFIX, prepend_bos=False)[0])
+    for item in task.items("test")
+]
 length = collections.Counter(len(t) for _, t in encoded).most_common(1)[0][0]
 batch = [(item, t) for item, t in encoded if len(t) == length][:N_PATCH]
 tokens = torch.stack([t for _, t in batch])  # (batch, pos)
 gold = torch.tensor([label_id[item.gold] for item, _ in batch])  # (batch,)
-wrong = torch.tensor([label_id["negative" if item.gold == "positive" else "positive"] for item, _ in batch])
+wrong = torch.tensor(
+    [label_id["negative" if item.gold == "positive" else "positive"] for item, _ in batch]
+)
 print("patching batch:", tuple(tokens.shape), "| gold labels:", [item.gold for item, _ in batch])
 
 
@@ -116,7 +134,9 @@ METRICS = {"commit": commit, "label": label}
 # %%
 with torch.no_grad():
     with roast_tl.steer(model, vector, ALPHA):
-        steered_logits, steered_cache = model.run_with_cache(tokens)  # logits: (batch, pos, d_vocab)
+        steered_logits, steered_cache = model.run_with_cache(
+            tokens
+        )  # logits: (batch, pos, d_vocab)
     unsteered_logits = model(tokens)
 clean = {k: f(steered_logits).item() for k, f in METRICS.items()}
 corrupt = {k: f(unsteered_logits).item() for k, f in METRICS.items()}
@@ -124,8 +144,12 @@ for k in METRICS:
     print(f"{k:>6}: unsteered {corrupt[k]:+.2f} -> steered {clean[k]:+.2f}")
 probs = steered_logits[:, -1].softmax(-1)[:, list(label_id.values())].mean(0)
 probs0 = unsteered_logits[:, -1].softmax(-1)[:, list(label_id.values())].mean(0)
-print("mean P(positive, negative, neutral): unsteered", [round(p, 2) for p in probs0.tolist()],
-      "| steered", [round(p, 2) for p in probs.tolist()])
+print(
+    "mean P(positive, negative, neutral): unsteered",
+    [round(p, 2) for p in probs0.tolist()],
+    "| steered",
+    [round(p, 2) for p in probs.tolist()],
+)
 
 # %% [markdown]
 # ## 1 · Which layers carry the effect
@@ -154,7 +178,12 @@ with torch.no_grad():
     for site, site_layer_list in site_layers.items():
         rows = pd.DataFrame({"layer": site_layer_list, "pos": [last] * len(site_layer_list)})
         result = patching.generic_activation_patch(
-            model, tokens, steered_cache, METRICS, patching.layer_pos_patch_setter, site,
+            model,
+            tokens,
+            steered_cache,
+            METRICS,
+            patching.layer_pos_patch_setter,
+            site,
             index_df=rows,
         )
         for k in METRICS:
@@ -162,8 +191,10 @@ with torch.no_grad():
             recovery[site, k] = ((patched - corrupt[k]) / (clean[k] - corrupt[k])).tolist()
 for site, site_layer_list in site_layers.items():
     r = recovery[site, "commit"]
-    print(f"{site:>9} recovery (commit), layers {site_layer_list[0]}-{site_layer_list[-1]}:",
-          " ".join(f"{x:+.2f}" for x in r))
+    print(
+        f"{site:>9} recovery (commit), layers {site_layer_list[0]}-{site_layer_list[-1]}:",
+        " ".join(f"{x:+.2f}" for x in r),
+    )
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
@@ -195,7 +226,7 @@ plt.show()
 # otherwise unsteered run.
 
 # %%
-final = roast_tl.hook_name("resid_post", model.cfg.n_layers - 1)
+final = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
 direct_vector = roast_tl.SteeringVector({final: v}, vector.metadata)
 with torch.no_grad():
     direct_logits = model.run_with_hooks(tokens, fwd_hooks=direct_vector.fwd_hooks(ALPHA))

@@ -42,7 +42,8 @@ import numpy as np
 import torch
 
 import roast_tl
-from roast_tl.evaluate import evaluate
+from roast_tl.activations import capture_activations
+from roast_tl.scaling import max_norm
 
 FAST = os.environ.get("ROAST_TL_FAST") == "1"
 OUT = Path(os.environ.get("ROAST_TL_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="roast_tl_04_"))
@@ -60,23 +61,27 @@ start = time.perf_counter()
 model = roast_tl.load_model()
 task = roast_tl.load_task("sentiment")
 items = task.items("train")[:N_TRAIN]
-names = [roast_tl.hook_name("resid_post", layer) for layer in LAYERS]
+names = [f"blocks.{layer}.hook_resid_post" for layer in LAYERS]
 
 # %% [markdown]
 # ## Rollouts and their activations
 #
 # `roast_tl.sample_rollouts` gives graded samples; each `Rollout` carries its prompt and
-# completion token ids, so `roast_tl.capture_activations` can teacher-force them and read any hook
-# points at the last token. It returns `{hook_name: (n_rollouts, d_model)}`, and stops the forward
-# pass after the deepest requested layer.
+# completion token ids, so `roast_tl.activations.capture_activations` can teacher-force them and
+# read any hook points at the last token. It returns `{hook_name: (n_rollouts, d_model)}`, and
+# stops the forward pass after the deepest requested layer.
 
 # %%
-rollouts = roast_tl.sample_rollouts(model, task, items, n_rollouts=N_ROLLOUTS, seed=0, progress=False)
+rollouts = roast_tl.sample_rollouts(
+    model, task, items, n_rollouts=N_ROLLOUTS, seed=0, progress=False
+)
 sequences = [(r.prompt_token_ids, r.completion_token_ids) for r in rollouts]
-acts = roast_tl.capture_activations(model, sequences, names)  # {name: (rollout, d_model)}
+acts = capture_activations(model, sequences, names)  # {name: (rollout, d_model)}
 y = torch.tensor([float(r.correct) for r in rollouts])  # (rollout,), 1 = graded correct
-print(f"{len(rollouts)} rollouts, {int(y.sum())} correct; activations per layer:",
-      tuple(acts[names[0]].shape))
+print(
+    f"{len(rollouts)} rollouts, {int(y.sum())} correct; activations per layer:",
+    tuple(acts[names[0]].shape),
+)
 
 # Split by prompt, not by rollout: rollouts of one prompt share almost all their tokens, so a
 # rollout-level split would let the probe recognize prompts instead of correctness.
@@ -84,8 +89,10 @@ prompt_ids = sorted({r.item_id for r in rollouts})
 held_out = set(np.random.default_rng(0).permutation(prompt_ids)[: len(prompt_ids) // 2].tolist())
 test_mask = torch.tensor([r.item_id in held_out for r in rollouts])
 train_mask = ~test_mask
-print(f"probe train: {int(train_mask.sum())} rollouts of {len(prompt_ids) - len(held_out)} prompts; "
-      f"held out: {int(test_mask.sum())} rollouts of {len(held_out)} prompts")
+print(
+    f"probe train: {int(train_mask.sum())} rollouts of {len(prompt_ids) - len(held_out)} prompts; "
+    f"held out: {int(test_mask.sum())} rollouts of {len(held_out)} prompts"
+)
 majority = max(y[test_mask].mean().item(), 1 - y[test_mask].mean().item())
 print(f"majority-class accuracy on the held-out rollouts: {majority:.2f}")
 
@@ -112,7 +119,10 @@ def train_probe(x, labels, l2=1e-2, steps=200):
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, labels) + l2 * w.square().sum()
+        loss = (
+            torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, labels)
+            + l2 * w.square().sum()
+        )
         loss.backward()
         return loss
 
@@ -126,7 +136,10 @@ def auc(scores, labels):
     pos, neg = scores[labels == 1], scores[labels == 0]
     if len(pos) == 0 or len(neg) == 0:
         return float("nan")
-    return ((pos[:, None] > neg[None, :]).float().mean() + 0.5 * (pos[:, None] == neg[None, :]).float().mean()).item()
+    return (
+        (pos[:, None] > neg[None, :]).float().mean()
+        + 0.5 * (pos[:, None] == neg[None, :]).float().mean()
+    ).item()
 
 
 # %% [markdown]
@@ -136,7 +149,9 @@ def auc(scores, labels):
 # reference: it is what a probe tends towards when classes are roughly Gaussian.
 
 # %%
-roast = roast_tl.estimate_from_rollouts(model, task, rollouts, items=items, layers=LAYERS, progress=False)
+roast = roast_tl.estimate_from_rollouts(
+    model, task, rollouts, items=items, layers=LAYERS, progress=False
+)
 rows = []
 probes = {}
 for layer, name in zip(LAYERS, names, strict=True):
@@ -145,20 +160,33 @@ for layer, name in zip(LAYERS, names, strict=True):
     probes[layer] = direction
     v = roast[name]
     class_diff = x[y == 1].mean(0) - x[y == 0].mean(0)
-    rows.append({
-        "layer": layer,
-        "probe_acc": ((predict(x[test_mask]) > 0.5).float() == y[test_mask]).float().mean().item(),
-        "probe_auc": auc(x[test_mask] @ direction, y[test_mask]),
-        "roast_auc": auc(x[test_mask] @ v, y[test_mask]),
-        "cos_probe_roast": torch.cosine_similarity(direction, v, dim=0).item(),
-        "cos_probe_classdiff": torch.cosine_similarity(direction, class_diff, dim=0).item(),
-        "cos_roast_classdiff": torch.cosine_similarity(v, class_diff, dim=0).item(),
-    })
-print(f"{'layer':>5} {'probe acc':>9} {'probe AUC':>9} {'ROAST AUC':>9} {'cos(p,R)':>8} {'cos(p,Δ)':>8} {'cos(R,Δ)':>8}")
+    rows.append(
+        {
+            "layer": layer,
+            "probe_acc": ((predict(x[test_mask]) > 0.5).float() == y[test_mask])
+            .float()
+            .mean()
+            .item(),
+            "probe_auc": auc(x[test_mask] @ direction, y[test_mask]),
+            "roast_auc": auc(x[test_mask] @ v, y[test_mask]),
+            "cos_probe_roast": torch.cosine_similarity(direction, v, dim=0).item(),
+            "cos_probe_classdiff": torch.cosine_similarity(direction, class_diff, dim=0).item(),
+            "cos_roast_classdiff": torch.cosine_similarity(v, class_diff, dim=0).item(),
+        }
+    )
+print(
+    f"{'layer':>5} {'probe acc':>9} {'probe AUC':>9} {'ROAST AUC':>9} "
+    f"{'cos(p,R)':>8} {'cos(p,Δ)':>8} {'cos(R,Δ)':>8}"
+)
 for r in rows:
-    print(f"{r['layer']:>5} {r['probe_acc']:>9.2f} {r['probe_auc']:>9.2f} {r['roast_auc']:>9.2f} "
-          f"{r['cos_probe_roast']:>+8.2f} {r['cos_probe_classdiff']:>+8.2f} {r['cos_roast_classdiff']:>+8.2f}")
-print(f"random directions in {model.cfg.d_model} dims: |cos| ≈ {1 / np.sqrt(model.cfg.d_model):.2f}")
+    print(
+        f"{r['layer']:>5} {r['probe_acc']:>9.2f} {r['probe_auc']:>9.2f} {r['roast_auc']:>9.2f} "
+        f"{r['cos_probe_roast']:>+8.2f} {r['cos_probe_classdiff']:>+8.2f} "
+        f"{r['cos_roast_classdiff']:>+8.2f}"
+    )
+print(
+    f"random directions in {model.cfg.d_model} dims: |cos| ≈ {1 / np.sqrt(model.cfg.d_model):.2f}"
+)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -171,8 +199,12 @@ axes[0].set_xlabel("layer (resid_post)")
 axes[0].set_title("Held-out prompts: correct vs incorrect rollouts")
 axes[0].legend(fontsize=8)
 axes[1].plot(LAYERS, [r["cos_probe_roast"] for r in rows], "k-o", label="cos(probe, ROAST)")
-axes[1].plot(LAYERS, [r["cos_probe_classdiff"] for r in rows], "C0--", label="cos(probe, class-mean Δ)")
-axes[1].plot(LAYERS, [r["cos_roast_classdiff"] for r in rows], "C1--", label="cos(ROAST, class-mean Δ)")
+axes[1].plot(
+    LAYERS, [r["cos_probe_classdiff"] for r in rows], "C0--", label="cos(probe, class-mean Δ)"
+)
+axes[1].plot(
+    LAYERS, [r["cos_roast_classdiff"] for r in rows], "C1--", label="cos(ROAST, class-mean Δ)"
+)
 axes[1].axhline(0, color="grey", lw=0.8)
 axes[1].set_xlabel("layer (resid_post)")
 axes[1].set_title("How aligned are the directions?")
@@ -200,20 +232,22 @@ plt.show()
 # "correct") so that the same alpha means the same size of push.
 
 # %%
-hook = roast_tl.hook_name("resid_post", STEER_LAYER)
+hook = f"blocks.{STEER_LAYER}.hook_resid_post"
 probe_vector = roast_tl.SteeringVector(
-    {hook: roast_tl.max_norm(probes[STEER_LAYER])},
+    {hook: max_norm(probes[STEER_LAYER])},
     {"method": "logistic_probe", "model_name": model.cfg.model_name, "hook_names": [hook]},
 )
 roast_vector = roast_tl.SteeringVector({hook: roast[hook]}, roast.metadata)
-print(f"cos(probe, ROAST) at layer {STEER_LAYER}: "
-      f"{torch.cosine_similarity(probe_vector[hook], roast_vector[hook], dim=0).item():+.2f}")
+print(
+    f"cos(probe, ROAST) at layer {STEER_LAYER}: "
+    f"{torch.cosine_similarity(probe_vector[hook], roast_vector[hook], dim=0).item():+.2f}"
+)
 
 test_items = task.items("test")[:N_TEST]
 results = {
-    "unsteered": evaluate(model, task, items=test_items, progress=False),
-    "ROAST": evaluate(model, task, roast_vector, ALPHA, items=test_items, progress=False),
-    "probe": evaluate(model, task, probe_vector, ALPHA, items=test_items, progress=False),
+    "unsteered": roast_tl.evaluate(model, task, items=test_items, progress=False),
+    "ROAST": roast_tl.evaluate(model, task, roast_vector, ALPHA, items=test_items, progress=False),
+    "probe": roast_tl.evaluate(model, task, probe_vector, ALPHA, items=test_items, progress=False),
 }
 for name, r in results.items():
     said = {}
@@ -252,7 +286,7 @@ print(f"total runtime: {time.perf_counter() - start:.0f} s (fast mode: {FAST})")
 #    for ROAST. Is there any alpha at which it matches ROAST?
 # 2. Train the probe on within-prompt-centered activations (subtract each prompt's mean
 #    activation first). Does cos(probe, ROAST) rise? Why would it?
-# 3. Read activations with `position="response_mean"` in `capture_activations`: do probes get
+# 3. Read activations with `read_at="response_mean"` in `capture_activations`: do probes get
 #    better when they see the whole answer rather than its last token?
 # 4. Steer with the class-mean difference `class_diff` (ungrouped, across prompts) and compare with
 #    ROAST's within-prompt contrast.
