@@ -1,0 +1,67 @@
+"""Steering overhead: roast_tl sampling inside `roast_tl.steer(...)` vs the same without it."""
+
+import statistics
+from typing import Any
+
+import torch
+from _harness import interleaved, median_ratio
+from _workload import prompt_ids
+
+import roast_tl
+from roast_tl.generation import generate_tokens
+from roast_tl.scaling import max_norm
+from roast_tl.sites import hook_name, model_name
+
+
+def measure(
+    model: Any, *, batch: int, new_tokens: int, rounds: int, target: float
+) -> dict[str, Any]:
+    """`met` when steered sampling makes >= `target` x the unsteered tokens per second."""
+    name = hook_name("resid_post", model.cfg.n_layers // 3)
+    gen = torch.Generator().manual_seed(0)
+    direction = max_norm(torch.randn(model.cfg.d_model, generator=gen))
+    vector = roast_tl.SteeringVector({name: direction}, {"model_name": model_name(model)})
+    prompts = prompt_ids(model.tokenizer, batch)
+
+    def unsteered() -> None:
+        gens = [torch.Generator().manual_seed(i) for i in range(batch)]
+        generate_tokens(
+            model,
+            prompts,
+            max_new_tokens=new_tokens,
+            temperature=0.8,
+            top_p=0.9,
+            generators=gens,
+            stop_token_ids=(),
+        )
+
+    def steered() -> None:
+        with roast_tl.steer(model, vector, 1.0):
+            unsteered()
+
+    times = interleaved({"unsteered": unsteered, "steered": steered}, rounds)
+    produced = batch * new_tokens
+    ratio = median_ratio(times["unsteered"], times["steered"])
+    return {
+        "batch": batch,
+        "new_tokens": new_tokens,
+        "hook": name,
+        "rounds": rounds,
+        "unsteered_tok_s": produced / statistics.median(times["unsteered"]),
+        "steered_tok_s": produced / statistics.median(times["steered"]),
+        "ratio": ratio,
+        "target": target,
+        "met": ratio >= target,
+    }
+
+
+def table_rows(s: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            f"steered sampling, batch {s['batch']}, tok/s",
+            f"{s['steered_tok_s']:.1f}",
+            f"unsteered {s['unsteered_tok_s']:.1f}",
+            f"{s['ratio']:.3f}x",
+            f">= {s['target']:g}x: {'met' if s['met'] else 'missed'}",
+        ]
+    ]
