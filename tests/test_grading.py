@@ -13,21 +13,24 @@ from roast_tl.tasks.grading import (
 )
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Positive", "positive"),
-    ("negative.", "negative"),
-    ("  NEGATIVE!\n", "negative"),
-    ("**Positive**", "positive"),
-    ("The sentiment of this review is negative.", "negative"),
-    ("Positive. Positive.", "positive"),
-    ("The sentiment of this review is neutral.", None),
-    ("neutral", None),
-    ("positive and negative", None),
-    ("Positive/negative", None),
-    ("positively", None),
-    ("non-negative", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Positive", "positive"),
+        ("negative.", "negative"),
+        ("  NEGATIVE!\n", "negative"),
+        ("**Positive**", "positive"),
+        ("The sentiment of this review is negative.", "negative"),
+        ("Positive. Positive.", "positive"),
+        ("The sentiment of this review is neutral.", None),
+        ("neutral", None),
+        ("positive and negative", None),
+        ("Positive/negative", None),
+        ("positively", None),
+        ("non-negative", None),
+        ("", None),
+    ],
+)
 def test_extract_label(text, expected):
     assert extract_label(text) == expected
 
@@ -39,61 +42,76 @@ def test_extract_label_other_labels_are_canonical_lowercase():
     assert extract_label("yes and no", labels) is None
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("#### 1,234", "1234"),
-    ("so 3 + 4 = 7", "7"),
-    ("The answer is $18.00.", "18"),
-    ("18.0", "18"),
-    ("x = -3", "-3"),
-    ("#### -3", "-3"),
-    ("It is 2.50 dollars", "2.5"),
-    ("#### 5\n#### 6", "6"),
-    ("first 10 then\n#### 12 apples", "12"),
-    ("#### 12\nthen I rambled about 99 more things", "12"),
-    ("#### none\nbut it was 7", "7"),
-    ("pages 3-4", "4"),
-    ("1,2,3", "3"),
-    ("Qwen3 says", None),
-    ("no number", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("#### 1,234", "1234"),
+        ("so 3 + 4 = 7", "7"),
+        ("The answer is $18.00.", "18"),
+        ("18.0", "18"),
+        ("x = -3", "-3"),
+        ("#### -3", "-3"),
+        ("It is 2.50 dollars", "2.5"),
+        ("#### 5\n#### 6", "6"),
+        ("first 10 then\n#### 12 apples", "12"),
+        ("#### 12\nthen I rambled about 99 more things", "12"),
+        ("#### none\nbut it was 7", "7"),
+        ("pages 3-4", "4"),
+        ("1,2,3", "3"),
+        ("Qwen3 says", None),
+        ("no number", None),
+        ("", None),
+    ],
+)
 def test_extract_final_number(text, expected):
     assert extract_final_number(text) == expected
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("1,234.0", "1234"), ("$5", "5"), ("0.10", "0.1"), ("-0", "0"), ("7.", "7"),
-    ("123456789012345678901", "123456789012345678901"), ("abc", None), ("nan", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("1,234.0", "1234"),
+        ("$5", "5"),
+        ("0.10", "0.1"),
+        ("-0", "0"),
+        ("7.", "7"),
+        ("123456789012345678901", "123456789012345678901"),
+        ("abc", None),
+        ("nan", None),
+    ],
+)
 def test_normalize_number(text, expected):
     assert normalize_number(text) == expected
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("B", "B"),
-    ("B.", "B"),
-    ("(B)", "B"),
-    ("**B**", "B"),
-    ("B\n\nBecause the others are wrong.", "B"),
-    ("Answer: D", "D"),
-    ("answer:C", "C"),
-    ("Answer: (B)", "B"),
-    ("The answer is B", "B"),
-    ("the answer is A.", "A"),
-    ("The correct answer is: C", "C"),
-    ("B. Paris", "B"),
-    ("B) Paris", "B"),
-    ("The answer is B, not A", "B"),
-    ("A or B", None),
-    ("Answer: A. No wait, answer: B", None),
-    ("A. Paris\nB. London", None),
-    ("The answer is a bit unclear", None),
-    ("answer: b", None),
-    ("Answers vary", None),
-    ("Answer: E", None),
-    ("Paris", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("B", "B"),
+        ("B.", "B"),
+        ("(B)", "B"),
+        ("**B**", "B"),
+        ("B\n\nBecause the others are wrong.", "B"),
+        ("Answer: D", "D"),
+        ("answer:C", "C"),
+        ("Answer: (B)", "B"),
+        ("The answer is B", "B"),
+        ("the answer is A.", "A"),
+        ("The correct answer is: C", "C"),
+        ("B. Paris", "B"),
+        ("B) Paris", "B"),
+        ("The answer is B, not A", "B"),
+        ("A or B", None),
+        ("Answer: A. No wait, answer: B", None),
+        ("A. Paris\nB. London", None),
+        ("The answer is a bit unclear", None),
+        ("answer: b", None),
+        ("Answers vary", None),
+        ("Answer: E", None),
+        ("Paris", None),
+        ("", None),
+    ],
+)
 def test_extract_choice_letter(text, expected):
     assert extract_choice_letter(text) == expected
 
@@ -101,13 +119,6 @@ def test_extract_choice_letter(text, expected):
 def test_choice_letter_respects_the_offered_letters():
     assert extract_choice_letter("Answer: E", letters="ABCDE") == "E"
     assert extract_choice_letter("Answer: C", letters="AB") is None
-
-
-def test_lenient_first_character_trap_is_not_a_match():
-    # The ROAST authors' matcher counted "Answer: B" as correct for gold "A": its first character.
-    assert extract_choice_letter("Answer: B") == "B"
-    assert extract_choice_letter("Answer: B") != "A"
-    assert extract_choice_letter("A") == "A"
 
 
 def test_gsm8k_gold():
@@ -120,7 +131,7 @@ def test_gsm8k_gold():
         gsm8k_gold("so\n#### many")
 
 
-@given(st.integers(min_value=-10**18, max_value=10**18))
+@given(st.integers(min_value=-(10**18), max_value=10**18))
 def test_final_number_round_trips_comma_formatted_integers(n):
     assert extract_final_number(f"so the total is\n#### {n:,}") == str(n)
     assert extract_final_number(f"so the total is {n:,}.") == str(n)

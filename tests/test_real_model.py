@@ -1,4 +1,4 @@
-"""Integration on the embedded SmolLM2-135M-Instruct (slow: loads the real model).
+"""Integration on the embedded SmolLM2-135M-Instruct (slow: loads the real model; `-m slow`).
 
 Guards the transformers 5.24 breakage: bridge greedy decoding, cached and uncached, must equal
 HF `generate` on an unwrapped copy token for token (../shared/MODELS.md).
@@ -8,11 +8,13 @@ import pytest
 import torch
 
 import roast_tl
-from roast_tl.generation import encode_prompt, format_prompt, generate_tokens
-from roast_tl.models import _load_hf, cache_dir, default_gguf_path
+from roast_tl._tokens import encode_prompt, format_prompt
+from roast_tl.generation import generate_tokens
+from roast_tl.models import load_hf
 
 pytestmark = pytest.mark.slow
 
+LAYER = 10
 PROMPTS = [
     "What is 12 + 7? Reply with the number only.",
     "Review: The pasta was cold and the waiter ignored us.\nIs the sentiment of this review "
@@ -27,41 +29,52 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def unwrapped_hf():
-    """A second, never-wrapped HF copy of the same weights."""
-    folder = next(cache_dir().glob(f"{default_gguf_path().stem}-float32"), None)
-    assert folder is not None, "load_model() should have cached the dequantized model"
-    hf_model, _ = _load_hf(folder, None, torch.float32)
+def unwrapped_hf(model):
+    """A second, never-wrapped HF copy of the same weights (from the cache `model` filled)."""
+    hf_model, _ = load_hf()
     return hf_model
+
+
+def _encoded(model, prompt):
+    return encode_prompt(model.tokenizer, format_prompt(model.tokenizer, prompt))
 
 
 def test_loads_offline_with_expected_shape(model):
     assert model.cfg.n_layers == 30 and model.cfg.d_model == 576
     assert model.cfg.default_prepend_bos is False
-    assert "blocks.10.hook_resid_post" in model.hook_dict
+    assert f"blocks.{LAYER}.hook_resid_post" in model.hook_dict
 
 
 def test_greedy_matches_unwrapped_hf_cached_and_uncached(model, unwrapped_hf):
     tokenizer = model.tokenizer
     for prompt in PROMPTS:
-        ids = encode_prompt(model, format_prompt(model, prompt))
+        ids = _encoded(model, prompt)
         ref = unwrapped_hf.generate(
-            torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-            max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-        )[0, len(ids):].tolist()
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=24,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )[0, len(ids) :].tolist()
         cached = generate_tokens(model, [ids], max_new_tokens=24, use_cache=True).tokens[0]
         uncached = generate_tokens(model, [ids], max_new_tokens=24, use_cache=False).tokens[0]
         assert cached == ref[: len(cached)] and len(cached) == len(ref), (prompt, cached, ref)
         assert uncached == cached
     # The bridge's own cached generate must agree too (this is what 5.24 broke).
-    ids = encode_prompt(model, format_prompt(model, PROMPTS[0]))
-    bridge = model.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False,
-                            use_past_kv_cache=True, verbose=False)
-    assert bridge[0, len(ids):].tolist()[:8] == generate_tokens(model, [ids], max_new_tokens=8).tokens[0][:8]
+    ids = _encoded(model, PROMPTS[0])
+    bridge = model.generate(
+        torch.tensor([ids]),
+        max_new_tokens=8,
+        do_sample=False,
+        use_past_kv_cache=True,
+        verbose=False,
+    )
+    ours = generate_tokens(model, [ids], max_new_tokens=8).tokens[0]
+    assert bridge[0, len(ids) :].tolist()[:8] == ours[:8]
 
 
 def test_batched_generation_matches_single(model):
-    encoded = [encode_prompt(model, format_prompt(model, p)) for p in PROMPTS]
+    encoded = [_encoded(model, p) for p in PROMPTS]
     batched = generate_tokens(model, encoded, max_new_tokens=16).tokens
     singles = [generate_tokens(model, [e], max_new_tokens=16).tokens[0] for e in encoded]
     assert batched == singles
@@ -69,13 +82,21 @@ def test_batched_generation_matches_single(model):
 
 def test_small_estimate_and_steering_run(model, tmp_path):
     task = roast_tl.load_task("sentiment")
-    vector = roast_tl.estimate(model, task, layers=[10], limit=6, n_rollouts=4, batch_size=24,
-                               rollouts_path=tmp_path / "r.jsonl", progress=False)
-    assert vector["blocks.10.hook_resid_post"].shape == (576,)
+    vector = roast_tl.estimate(
+        model,
+        task,
+        items=task.items("train")[:6],
+        layers=[LAYER],
+        n_rollouts=4,
+        batch_size=24,
+        rollouts_path=tmp_path / "r.jsonl",
+        progress=False,
+    )
+    assert vector[f"blocks.{LAYER}.hook_resid_post"].shape == (model.cfg.d_model,)
     assert vector.metadata["n_rollouts_total"] == 24
     path = vector.save(tmp_path / "v.safetensors")
     loaded = roast_tl.SteeringVector.load(path, model)
-    tokens = torch.tensor([encode_prompt(model, format_prompt(model, PROMPTS[1]))])
+    tokens = torch.tensor([_encoded(model, PROMPTS[1])])
     base = model(tokens)
     with roast_tl.steer(model, loaded, 0.0):
         assert torch.equal(model(tokens), base)

@@ -1,4 +1,4 @@
-"""Tasks: shipped data loads offline, splits are disjoint and seeded, bad rows name file and line."""
+"""Tasks: shipped data loads offline, splits are disjoint and seeded, bad rows name their line."""
 
 import json
 
@@ -17,7 +17,6 @@ from roast_tl.tasks import (
     load_task,
     split_items,
 )
-from roast_tl.tasks.jsonl import read_jsonl_rows
 
 
 def _write(path, lines):
@@ -67,7 +66,9 @@ def test_shipped_sentiment_loads_offline_balanced_and_seeded():
     golds = [i.gold for s in SPLITS for i in task.items(s)]
     assert golds.count("positive") == golds.count("negative") == 240
     assert [i.id for i in load_sentiment().items("test")] == [i.id for i in task.items("test")]
-    assert [i.id for i in load_sentiment(seed=1).items("test")] != [i.id for i in task.items("test")]
+    assert [i.id for i in load_sentiment(seed=1).items("test")] != [
+        i.id for i in task.items("test")
+    ]
     _assert_grades_its_own_answers(task)
 
 
@@ -76,7 +77,8 @@ def test_sentiment_prompt_and_few_shot():
     item = task.items("train")[0]
     assert item.prompt.startswith("Review: ")
     assert item.prompt.endswith(
-        "\nIs the sentiment of this review positive or negative? Answer with one word.")
+        "\nIs the sentiment of this review positive or negative? Answer with one word."
+    )
     assert [i.gold for i in task.few_shot] == ["positive", "negative", "positive", "negative"]
     train_ids = {i.id for i in task.items("train")}
     assert {i.id for i in task.few_shot} <= train_ids
@@ -87,23 +89,28 @@ def test_sentiment_from_a_file_and_from_rows(tmp_path):
     from_file = load_sentiment(_jsonl(tmp_path / "s.jsonl", rows), n_dev=2, n_test=2)
     from_rows = load_sentiment(rows=iter(rows), n_dev=2, n_test=2)
     assert len(from_file.items("train")) == len(from_rows.items("train")) == 6
-    assert [i.prompt for i in from_file.items("test")] == [i.prompt for i in from_rows.items("test")]
+    assert [i.prompt for i in from_file.items("test")] == [
+        i.prompt for i in from_rows.items("test")
+    ]
     with pytest.raises(TypeError, match="not both"):
         load_sentiment(tmp_path / "s.jsonl", rows=rows)
     with pytest.raises(ValueError, match=r"rows\[1\]: 'label' must be 0"):
         load_sentiment(rows=[{"sentence": "ok", "label": 1}, {"sentence": "ok", "label": -1}])
 
 
-@pytest.mark.parametrize("bad_line,message", [
-    ("{not json", "invalid JSON"),
-    ("[1, 2]", "expected a JSON object"),
-    (json.dumps({"sentence": "fine"}), "missing key 'label'"),
-    (json.dumps({"label": 1}), "missing key 'sentence'"),
-    (json.dumps({"sentence": "fine", "label": 2}), "'label' must be 0"),
-    (json.dumps({"sentence": "fine", "label": "positive"}), "'label' must be 0"),
-    (json.dumps({"sentence": "fine", "label": True}), "'label' must be 0"),
-    (json.dumps({"sentence": "", "label": 1}), "non-empty"),
-])
+@pytest.mark.parametrize(
+    "bad_line,message",
+    [
+        ("{not json", "invalid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        (json.dumps({"sentence": "fine"}), "missing key 'label'"),
+        (json.dumps({"label": 1}), "missing key 'sentence'"),
+        (json.dumps({"sentence": "fine", "label": 2}), "'label' must be 0"),
+        (json.dumps({"sentence": "fine", "label": "positive"}), "'label' must be 0"),
+        (json.dumps({"sentence": "fine", "label": True}), "'label' must be 0"),
+        (json.dumps({"sentence": "", "label": 1}), "non-empty"),
+    ],
+)
 def test_bad_sentiment_rows_name_file_and_line(tmp_path, bad_line, message):
     good = json.dumps({"sentence": "Great.", "label": 1})
     path = _write(tmp_path / "s.jsonl", [good, good, "", bad_line])
@@ -111,15 +118,8 @@ def test_bad_sentiment_rows_name_file_and_line(tmp_path, bad_line, message):
         load_sentiment(path, n_dev=0, n_test=0)
 
 
-def test_jsonl_reader_skips_blank_lines_and_keeps_line_numbers(tmp_path):
-    path = _write(tmp_path / "r.jsonl", ['{"a": 1}', "", "   ", '{"a": 2}'])
-    assert read_jsonl_rows(path) == [(1, {"a": 1}), (4, {"a": 2})]
-    with pytest.raises(FileNotFoundError, match="no JSONL file"):
-        read_jsonl_rows(tmp_path / "missing.jsonl")
-
-
 def test_shipped_gsm8k_loads_offline_and_grades_its_own_answers():
-    task = load_gsm8k(limit=120, n_dev=10, n_test=20)
+    task = load_gsm8k(n_items=120, n_dev=10, n_test=20)
     assert task.name == "gsm8k" and task.max_new_tokens == 256
     assert len(task.items("train")) == 90 and len(task.few_shot) == 3
     _assert_partition(task, 120)
@@ -137,23 +137,34 @@ def test_gsm8k_full_shipped_split_and_seed():
 
 
 def test_gsm8k_from_a_file(tmp_path):
-    rows = [{"question": f"What is {i} + 1?", "answer": f"{i} + 1 = <<{i}+1={i + 1}>>{i + 1}\n#### {i + 1:,}"}
-            for i in range(998, 1008)]
+    rows = [
+        {
+            "question": f"What is {i} + 1?",
+            "answer": f"{i} + 1 = <<{i}+1={i + 1}>>{i + 1}\n#### {i + 1:,}",
+        }
+        for i in range(998, 1008)
+    ]
     task = load_gsm8k(_jsonl(tmp_path / "g.jsonl", rows), n_dev=2, n_test=2)
     _assert_partition(task, 10)
-    item = next(i for i in task.items("train") + task.items("dev") + task.items("test")
-                if i.prompt.startswith("What is 999 + 1?"))
+    item = next(
+        i
+        for i in task.items("train") + task.items("dev") + task.items("test")
+        if i.prompt.startswith("What is 999 + 1?")
+    )
     assert item.gold == "1000"
     assert item.gold_completion == "999 + 1 = 1000\n#### 1,000"
     assert item.wrong_completion == "999 + 1 = 1000\n#### 1001"
 
 
-@pytest.mark.parametrize("bad_row,message", [
-    ({"question": "q"}, "missing key 'answer'"),
-    ({"answer": "4\n#### 4"}, "missing key 'question'"),
-    ({"question": "q", "answer": "no final"}, "####"),
-    ({"question": "q", "answer": 4}, "must be strings"),
-])
+@pytest.mark.parametrize(
+    "bad_row,message",
+    [
+        ({"question": "q"}, "missing key 'answer'"),
+        ({"answer": "4\n#### 4"}, "missing key 'question'"),
+        ({"question": "q", "answer": "no final"}, "####"),
+        ({"question": "q", "answer": 4}, "must be strings"),
+    ],
+)
 def test_bad_gsm8k_rows_name_file_and_line(tmp_path, bad_row, message):
     good = json.dumps({"question": "q", "answer": "4\n#### 4"})
     path = _write(tmp_path / "g.jsonl", [good, json.dumps(bad_row)])
@@ -161,21 +172,31 @@ def test_bad_gsm8k_rows_name_file_and_line(tmp_path, bad_row, message):
         load_gsm8k(path, n_dev=0, n_test=0)
 
 
-def test_gsm8k_limit_must_be_positive():
-    with pytest.raises(ValueError, match="limit must be a positive"):
-        load_gsm8k(limit=0)
+def test_gsm8k_n_items_must_be_positive():
+    with pytest.raises(ValueError, match="n_items must be a positive"):
+        load_gsm8k(n_items=0)
 
 
 def test_multiple_choice_prompt_answers_and_grading(tmp_path):
-    rows = [{"question": f"q{i}?", "choices": ["x", "y", "z"], "answer": i % 3 if i % 2 else "ABC"[i % 3]}
-            for i in range(12)]
+    rows = [
+        {
+            "question": f"q{i}?",
+            "choices": ["x", "y", "z"],
+            "answer": i % 3 if i % 2 else "ABC"[i % 3],
+        }
+        for i in range(12)
+    ]
     task = load_multiple_choice(_jsonl(tmp_path / "mc.jsonl", rows), n_dev=2, n_test=2, name="toy")
     assert task.name == "toy" and task.max_new_tokens == 8 and len(task.few_shot) == 3
     _assert_partition(task, 12)
     _assert_grades_its_own_answers(task)
     item = next(i for s in SPLITS for i in task.items(s) if i.prompt.startswith("q4?"))
     assert item.prompt == "q4?\nA. x\nB. y\nC. z\nAnswer with the letter of the correct choice."
-    assert (item.gold, item.gold_completion, item.wrong_completion) == ("B", "Answer: B", "Answer: A")
+    assert (item.gold, item.gold_completion, item.wrong_completion) == (
+        "B",
+        "Answer: B",
+        "Answer: A",
+    )
 
 
 def test_lenient_first_character_trap_is_graded_wrong(tmp_path):
@@ -188,18 +209,21 @@ def test_lenient_first_character_trap_is_graded_wrong(tmp_path):
     assert task.grade("Answer: A", item)
 
 
-@pytest.mark.parametrize("bad_row,message", [
-    ({"question": "q", "choices": ["a", "b"], "answer": 5}, "'answer' must be"),
-    ({"question": "q", "choices": ["a", "b"], "answer": -1}, "'answer' must be"),
-    ({"question": "q", "choices": ["a", "b"], "answer": "C"}, "'answer' must be"),
-    ({"question": "q", "choices": ["a", "b"], "answer": "AB"}, "'answer' must be"),
-    ({"question": "q", "choices": ["a", "b"], "answer": True}, "'answer' must be"),
-    ({"question": "q", "choices": "ab", "answer": 0}, "'choices' must be"),
-    ({"question": "q", "choices": ["a"], "answer": 0}, "'choices' must be"),
-    ({"question": "q", "choices": ["a", 2], "answer": 0}, "'choices' must be"),
-    ({"question": "", "choices": ["a", "b"], "answer": 0}, "'question' must be"),
-    ({"question": "q", "answer": 0}, "missing key 'choices'"),
-])
+@pytest.mark.parametrize(
+    "bad_row,message",
+    [
+        ({"question": "q", "choices": ["a", "b"], "answer": 5}, "'answer' must be"),
+        ({"question": "q", "choices": ["a", "b"], "answer": -1}, "'answer' must be"),
+        ({"question": "q", "choices": ["a", "b"], "answer": "C"}, "'answer' must be"),
+        ({"question": "q", "choices": ["a", "b"], "answer": "AB"}, "'answer' must be"),
+        ({"question": "q", "choices": ["a", "b"], "answer": True}, "'answer' must be"),
+        ({"question": "q", "choices": "ab", "answer": 0}, "'choices' must be"),
+        ({"question": "q", "choices": ["a"], "answer": 0}, "'choices' must be"),
+        ({"question": "q", "choices": ["a", 2], "answer": 0}, "'choices' must be"),
+        ({"question": "", "choices": ["a", "b"], "answer": 0}, "'question' must be"),
+        ({"question": "q", "answer": 0}, "missing key 'choices'"),
+    ],
+)
 def test_bad_multiple_choice_rows_name_file_and_line(tmp_path, bad_row, message):
     good = json.dumps({"question": "q", "choices": ["a", "b"], "answer": "B"})
     path = _write(tmp_path / "mc.jsonl", [good, json.dumps(bad_row)])
@@ -210,8 +234,12 @@ def test_bad_multiple_choice_rows_name_file_and_line(tmp_path, bad_row, message)
 def test_arithmetic_is_seeded_distinct_and_correct():
     task = load_arithmetic(seed=3)
     assert task.name == "arithmetic1" and task.max_new_tokens == 8
-    assert [i.prompt for i in task.items("test")] == [i.prompt for i in load_arithmetic(seed=3).items("test")]
-    assert [i.prompt for i in task.items("test")] != [i.prompt for i in load_arithmetic(seed=4).items("test")]
+    assert [i.prompt for i in task.items("test")] == [
+        i.prompt for i in load_arithmetic(seed=3).items("test")
+    ]
+    assert [i.prompt for i in task.items("test")] != [
+        i.prompt for i in load_arithmetic(seed=4).items("test")
+    ]
     _assert_partition(task, 200)  # every distinct one-digit + and - problem
     prompts = [i.prompt for s in SPLITS for i in task.items(s)]
     assert len(set(prompts)) == len(prompts)
@@ -238,7 +266,7 @@ def test_arithmetic_sizes_and_errors():
 def test_load_task_maps_names_to_loaders(tmp_path):
     assert load_task("sentiment").name == "sentiment"
     assert load_task("arithmetic", n_items=50, n_dev=5, n_test=5).name == "arithmetic1"
-    assert load_task("gsm8k", limit=40, n_dev=5, n_test=5).name == "gsm8k"
+    assert load_task("gsm8k", n_items=40, n_dev=5, n_test=5).name == "gsm8k"
     rows = [{"question": f"q{i}", "choices": ["x", "y"], "answer": 1} for i in range(6)]
     path = _jsonl(tmp_path / "mc.jsonl", rows)
     assert load_task("multiple_choice", path=path, n_dev=1, n_test=1).name == "multiple_choice"
@@ -253,3 +281,19 @@ def test_load_task_errors():
         load_task("sentiment").items("validation")
     with pytest.raises(ValueError, match="leave a train split"):
         load_sentiment(n_dev=300, n_test=200)
+
+
+def test_grading_extracts_once_and_never_credits_no_answer():
+    calls = []
+
+    def extract(text):
+        calls.append(text)
+        return text.strip() or None
+
+    task = Task("t", {"train": _items(3)}, extract_answer=extract, max_new_tokens=1)
+    item = TaskItem("a", "p", gold="x", gold_completion="x")
+    assert task.extract_and_grade(" x ", item) == ("x", True)
+    assert task.extract_and_grade("y", item) == ("y", False)
+    assert task.extract_and_grade("  ", item) == (None, False)
+    assert task.grade("x", item) is True
+    assert calls == [" x ", "y", "  ", "x"]

@@ -27,7 +27,9 @@ def test_tutorials_exist():
 def test_ipynb_twin_in_sync(script):
     jupytext = pytest.importorskip("jupytext")
     twin = script.with_suffix(".ipynb")
-    assert twin.is_file(), f"{twin.name} is missing; create it with `jupytext --to ipynb {script.name}`"
+    assert twin.is_file(), (
+        f"{twin.name} is missing; create it with `jupytext --to ipynb {script.name}`"
+    )
     py_cells = _cell_sources(jupytext.read(script))
     nb = jupytext.read(twin)
     assert py_cells == _cell_sources(nb), (
@@ -35,7 +37,9 @@ def test_ipynb_twin_in_sync(script):
         "(or `jupytext --to ipynb` after editing the .py)"
     )
     with_outputs = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("outputs")]
-    assert not with_outputs, f"{twin.name} is committed with outputs in cells {with_outputs}; clear them"
+    assert not with_outputs, (
+        f"{twin.name} is committed with outputs in cells {with_outputs}; clear them"
+    )
 
 
 @pytest.mark.tutorial
@@ -53,15 +57,25 @@ def test_tutorial_runs(script, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     notebook = jupytext.read(script)
     client = nbclient.NotebookClient(
-        notebook, timeout=1200, kernel_name="python3", allow_errors=False,
+        notebook,
+        timeout=1200,
+        kernel_name="python3",
+        allow_errors=False,
         resources={"metadata": {"path": str(tmp_path)}},
     )
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError, naming the cell, on any error
     elapsed = time.perf_counter() - start
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors, errors
     assert list(tmp_path.glob("*.png")), f"{script.name} saved no figure to ROAST_TL_TUTORIAL_OUT"
     if elapsed > FAST_MODE_BUDGET_S and os.environ.get("ROAST_TL_STRICT_TIMING") == "1":
-        pytest.fail(f"{script.name} took {elapsed:.0f} s in fast mode (budget {FAST_MODE_BUDGET_S} s)")
+        pytest.fail(
+            f"{script.name} took {elapsed:.0f} s in fast mode (budget {FAST_MODE_BUDGET_S} s)"
+        )

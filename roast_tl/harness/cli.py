@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, get_args
 
 from roast_tl._types import HookedModel, Positions, ReadAt, Scaler, SteeringMode
 from roast_tl.scaling import l2_normalize, max_norm, softmax_scale
-from roast_tl.tasks.base import Task
+from roast_tl.tasks.base import SPLITS, Task
 
 if TYPE_CHECKING:
     from roast_tl.harness.baselines import SteeringSetup
@@ -137,7 +137,7 @@ def add_eval_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentPar
         "with a saved vector, or with a method built on the fly (--method)",
     )
     _add_common(p, layers=[10])
-    p.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument(
         "--max-items", type=int, default=None, help="evaluate only the first N items of the split"
     )

@@ -1,0 +1,194 @@
+"""Steering hooks and `steer`: exact additions, alpha 0, composition with TL, cleanup, errors."""
+
+import pytest
+import torch
+from transformer_lens.hook_points import HookPoint
+
+import roast_tl
+from roast_tl._bridge import forward_step
+from roast_tl._tokens import left_pad, position_ids_for
+from roast_tl.evaluate import evaluate
+from roast_tl.hooks import CURRENT_WINDOW, DecodeWindow, SteeringHook, check_alpha, steered_slice
+from roast_tl.vector import SteeringVector
+from tests.tiny_model import (
+    HOOK,
+    PROMPTS,
+    construct_unchecked,
+    encode,
+    random_vector,
+    tiny_task,
+    unchecked,
+)
+
+TEXT = "the movie was good . review sentiment"  # BOS + 7 words = 8 tokens
+
+
+def _tokens(model):
+    return torch.tensor([encode(model, TEXT)])
+
+
+def test_steered_slice_in_absolute_positions():
+    window = DecodeWindow(offset=0, prompt_len=5)
+    assert steered_slice(5, "last", window) == slice(4, 5)
+    assert steered_slice(7, "last", window) == slice(4, 7)  # uncached pass over 2 new tokens
+    assert steered_slice(7, "prefill", window) == slice(4, 5)
+    decode = DecodeWindow(offset=6, prompt_len=5)
+    assert steered_slice(1, "last", decode) == slice(0, 1)
+    assert steered_slice(1, "prefill", decode) is None
+    assert steered_slice(3, "all", decode) == slice(0, 3)
+    # Outside roast_tl.generate: the final position, and "prefill" only on multi-token passes.
+    assert steered_slice(4, "last", None) == slice(3, 4)
+    assert steered_slice(4, "prefill", None) == slice(3, 4)
+    assert steered_slice(1, "prefill", None) is None
+
+
+def test_hook_on_raw_tensors_adds_and_multiplies_at_the_window():
+    activation = torch.arange(24.0).reshape(2, 3, 4)
+    vector = torch.tensor([1.0, 0.0, -1.0, 2.0])
+    token = CURRENT_WINDOW.set(DecodeWindow(offset=0, prompt_len=2))
+    try:
+        added = SteeringHook(vector, 0.5)(activation, HookPoint())
+        multiplied = SteeringHook(vector, 0.5, mode="multiply")(activation, HookPoint())
+    finally:
+        CURRENT_WINDOW.reset(token)
+    expected = activation.clone()
+    expected[:, 1:] += 0.5 * vector  # the last prompt token (1) and the generated one (2)
+    assert torch.equal(added, expected)
+    expected = activation.clone()
+    expected[:, 1:] += 0.5 * vector * activation[:, 1:]
+    assert torch.equal(multiplied, expected)
+    assert torch.equal(activation, torch.arange(24.0).reshape(2, 3, 4))  # input left alone
+
+
+def test_alpha_zero_is_bit_identical(tiny_model):
+    tokens = _tokens(tiny_model)
+    ids, mask = left_pad([encode(tiny_model, p) for p in PROMPTS[:3]], 0)
+    base = tiny_model(tokens)
+    base_logits, _ = forward_step(tiny_model, ids, mask, position_ids_for(mask), use_cache=False)
+    for positions in ("last", "all", "prefill"):
+        for mode in ("add", "multiply"):
+            vector = random_vector(tiny_model)
+            with roast_tl.steer(tiny_model, vector, 0.0, positions=positions, mode=mode):
+                assert torch.equal(tiny_model(tokens), base)
+                logits, _ = forward_step(
+                    tiny_model, ids, mask, position_ids_for(mask), use_cache=False
+                )
+                assert torch.equal(logits, base_logits)
+
+
+@pytest.mark.parametrize(
+    "positions,expected_rows", [("last", [7]), ("prefill", [7]), ("all", list(range(8)))]
+)
+def test_steer_adds_exactly_alpha_v_at_the_chosen_positions(tiny_model, positions, expected_rows):
+    tokens = _tokens(tiny_model)
+    assert tokens.shape[1] == 8
+    vector = random_vector(tiny_model)
+    _, clean = tiny_model.run_with_cache(tokens, names_filter=[HOOK])
+    with roast_tl.steer(tiny_model, vector, 2.5, positions=positions):
+        _, steered = tiny_model.run_with_cache(tokens, names_filter=[HOOK])
+    delta = (steered[HOOK] - clean[HOOK])[0]
+    for pos in range(tokens.shape[1]):
+        if pos in expected_rows:
+            torch.testing.assert_close(delta[pos], 2.5 * vector[HOOK], rtol=1e-5, atol=1e-5)
+        else:
+            assert torch.equal(delta[pos], torch.zeros_like(delta[pos]))
+
+
+def test_multiplicative_mode_adds_alpha_v_times_h(tiny_model):
+    tokens = _tokens(tiny_model)
+    vector = random_vector(tiny_model)
+    _, clean = tiny_model.run_with_cache(tokens, names_filter=[HOOK])
+    with roast_tl.steer(tiny_model, vector, 0.5, mode="multiply"):
+        _, steered = tiny_model.run_with_cache(tokens, names_filter=[HOOK])
+    h = clean[HOOK][0, -1]
+    torch.testing.assert_close(steered[HOOK][0, -1], h + 0.5 * vector[HOOK] * h)
+    assert torch.equal(steered[HOOK][0, :-1], clean[HOOK][0, :-1])
+
+
+def test_steering_composes_with_run_with_hooks_and_run_with_cache(tiny_model):
+    tokens = _tokens(tiny_model)
+    vector = random_vector(tiny_model)
+    with roast_tl.steer(tiny_model, vector, 1.5):
+        via_context = tiny_model(tokens)
+    seen = {}
+
+    def read(activation, hook):
+        seen["h"] = activation.detach().clone()
+
+    later = "blocks.2.hook_resid_pre"  # the steered stream, one hook later
+    via_list = tiny_model.run_with_hooks(tokens, fwd_hooks=[*vector.fwd_hooks(1.5), (later, read)])
+    assert torch.equal(via_context, via_list)
+    assert not torch.equal(via_list, tiny_model(tokens))
+    with roast_tl.steer(tiny_model, vector, 1.5):
+        _, cache = tiny_model.run_with_cache(tokens, names_filter=[later])
+    assert torch.equal(cache[later], seen["h"])
+
+
+def test_hooks_removed_on_exit_and_on_exception(tiny_model):
+    tokens = _tokens(tiny_model)
+    base = tiny_model(tokens)
+    hook_point = tiny_model.hook_dict[HOOK]
+    with roast_tl.steer(tiny_model, random_vector(tiny_model), 4.0):
+        assert hook_point.has_hooks()
+    assert not hook_point.has_hooks()
+    assert torch.equal(tiny_model(tokens), base)
+    with pytest.raises(RuntimeError, match="boom"):
+        with roast_tl.steer(tiny_model, random_vector(tiny_model), 4.0):
+            raise RuntimeError("boom")
+    assert not hook_point.has_hooks()
+    assert torch.equal(tiny_model(tokens), base)
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_alpha_is_refused_everywhere(tiny_model, alpha):
+    vector = random_vector(tiny_model)
+    with pytest.raises(ValueError, match="alpha must be finite"):
+        check_alpha(alpha)
+    with pytest.raises(ValueError, match="alpha must be finite"):
+        SteeringHook(torch.ones(3), alpha)
+    with pytest.raises(ValueError, match="alpha must be finite"):
+        vector.fwd_hooks(alpha)
+    with pytest.raises(ValueError, match="alpha must be finite"):
+        with roast_tl.steer(tiny_model, vector, alpha):
+            pass
+    with pytest.raises(ValueError, match="alpha must be finite"):
+        evaluate(tiny_model, tiny_task(), vector, alpha, progress=False)
+
+
+def test_alpha_must_be_a_real_number():
+    assert unchecked(check_alpha)(2) == 2.0 and isinstance(unchecked(check_alpha)(2), float)
+    with pytest.raises(TypeError, match="alpha must be a real number, got 'big'"):
+        unchecked(check_alpha)("big")
+
+
+def test_wrong_width_is_a_clear_error(tiny_model):
+    bad = SteeringVector({HOOK: torch.ones(7)})
+    with pytest.raises(ValueError, match="width 7.*width 32"):
+        with roast_tl.steer(tiny_model, bad, 1.0):
+            pass
+    hook = SteeringHook(torch.ones(7), 1.0, name=HOOK)
+    with pytest.raises(ValueError, match="width 7 but the activation has width 32"):
+        tiny_model.run_with_hooks(_tokens(tiny_model), fwd_hooks=[(HOOK, hook)])
+
+
+def test_bad_hook_settings_are_refused():
+    with pytest.raises(ValueError, match="unknown positions 'first'.*'prefill'"):
+        construct_unchecked(SteeringHook, torch.ones(3), 1.0, positions="first")
+    with pytest.raises(ValueError, match="unknown steering mode 'scale'.*'multiply'"):
+        construct_unchecked(SteeringHook, torch.ones(3), 1.0, mode="scale")
+    with pytest.raises(ValueError, match="must be 1-D"):
+        construct_unchecked(SteeringHook, torch.ones(2, 3), 1.0)
+    with pytest.raises(ValueError, match=r"expected activations of shape \(batch, pos, d_act\)"):
+        SteeringHook(torch.ones(3), 1.0)(torch.ones(2, 3), HookPoint())
+
+
+def test_steer_can_skip_the_model_check(tiny_model):
+    other = random_vector(tiny_model)
+    other.metadata["model_name"] = "someone/else"
+    with pytest.raises(ValueError, match="made for model 'someone/else'"):
+        with roast_tl.steer(tiny_model, other, 1.0):
+            pass
+    tokens = _tokens(tiny_model)
+    with roast_tl.steer(tiny_model, other, 1.0, check_model=False):
+        steered = tiny_model(tokens)
+    assert torch.equal(steered, tiny_model.run_with_hooks(tokens, fwd_hooks=other.fwd_hooks(1.0)))

@@ -1,0 +1,132 @@
+"""ROC contrast groups, built from rollouts and a tokenizer alone (no model runs here)."""
+
+import pytest
+
+from roast_tl._tokens import encode_prompt
+from roast_tl.pairs import (
+    ContrastGroup,
+    ContrastSet,
+    build_contrast_set,
+    rollout_tokens,
+    teacher_forced_contrast,
+    written_answer_tokens,
+)
+from roast_tl.tasks.base import TaskItem
+from tests.tiny_model import make_rollout, make_tiny_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return make_tiny_tokenizer()
+
+
+def _item(item_id, wrong="bad"):
+    return TaskItem(item_id, "the movie", "a", "good", wrong)
+
+
+ITEMS = [
+    _item("both"),
+    _item("none_right"),
+    _item("none_wrong"),
+    _item("none_wrong_no_fallback", wrong=None),
+    _item("no_rollouts"),
+]
+ROLLOUTS = [
+    make_rollout("both", True),
+    make_rollout("both", True, index=1, completion_token_ids=[9]),
+    make_rollout("both", False, index=2),
+    make_rollout("none_right", False),
+    make_rollout("none_wrong", True),
+    make_rollout("none_wrong_no_fallback", True),
+    make_rollout("not_in_items", False),
+]
+
+
+def test_groups_pair_each_prompts_correct_with_its_incorrect_rollouts(tokenizer):
+    contrasts = build_contrast_set(ROLLOUTS, ITEMS, tokenizer=tokenizer)
+    both = contrasts.groups[0]
+    assert (both.item_id, both.kind, both.weight) == ("both", "rollouts", 1.0)
+    assert both.positives == [([5, 6], [7]), ([5, 6], [9])]
+    assert both.negatives == [([5, 6], [8])]
+    assert both.n_pairs == 2
+
+
+def test_fallbacks_weights_and_counts(tokenizer):
+    contrasts = build_contrast_set(ROLLOUTS, ITEMS, tokenizer=tokenizer, fallback_weight=0.25)
+    assert contrasts.counts == {
+        "gold_fallback": 1,
+        "no_rollouts": 1,
+        "rollouts": 1,
+        "skipped_no_negative": 1,
+        "wrong_fallback": 1,
+    }
+    groups = {g.item_id: g for g in contrasts.groups}
+    assert list(groups) == ["both", "none_right", "none_wrong"]  # in item order
+    assert {k: g.weight for k, g in groups.items()} == {
+        "both": 1.0,
+        "none_right": 0.25,
+        "none_wrong": 0.25,
+    }
+    prompt = encode_prompt(tokenizer, "the movie")
+    good, bad, eos = (tokenizer.convert_tokens_to_ids(w) for w in ("good", "bad", "</s>"))
+    # No correct rollout: the written gold answer (plus end of turn) is the positive.
+    assert groups["none_right"].kind == "gold_fallback"
+    assert groups["none_right"].positives == [(prompt, [good, eos])]
+    assert groups["none_right"].negatives == [([5, 6], [8])]
+    # No incorrect rollout: the written wrong answer is the negative.
+    assert groups["none_wrong"].kind == "wrong_fallback"
+    assert groups["none_wrong"].positives == [([5, 6], [7])]
+    assert groups["none_wrong"].negatives == [(prompt, [bad, eos])]
+    assert contrasts.n_pairs == 2 + 1 + 1
+
+
+def test_strict_mode_skips_every_fallback_prompt(tokenizer):
+    strict = build_contrast_set(ROLLOUTS, ITEMS, tokenizer=tokenizer, strict=True)
+    assert [g.item_id for g in strict.groups] == ["both"]
+    assert strict.counts == {"no_rollouts": 1, "rollouts": 1, "skipped_strict": 3}
+
+
+@pytest.mark.parametrize("weight", [0.0, -0.5, 1.5])
+def test_fallback_weight_must_be_in_the_unit_interval(tokenizer, weight):
+    with pytest.raises(ValueError, match=r"fallback_weight must be in \(0, 1\]"):
+        build_contrast_set(ROLLOUTS, ITEMS, tokenizer=tokenizer, fallback_weight=weight)
+
+
+def test_rollouts_without_ids_are_tokenized_from_their_texts(tokenizer):
+    """Another engine (HF, vLLM) may save only texts: the tokenizer fills in the ids."""
+    foreign = make_rollout(
+        "q", True, prompt_token_ids=[], completion_token_ids=[], completion="good movie"
+    )
+    ids = tokenizer.convert_tokens_to_ids
+    assert rollout_tokens(tokenizer, foreign) == (
+        [tokenizer.bos_token_id, *ids(["the", "movie"])],
+        ids(["good", "movie"]),
+    )
+    assert rollout_tokens(tokenizer, make_rollout("q", True)) == ([5, 6], [7])
+
+
+def test_written_answers_are_teacher_forced_after_the_formatted_prompt(tokenizer):
+    prompt, answer = written_answer_tokens(tokenizer, _item("x"), "good movie")
+    ids = tokenizer.convert_tokens_to_ids
+    assert prompt == [tokenizer.bos_token_id, *ids(["the", "movie"])]
+    assert answer == [*ids(["good", "movie"]), tokenizer.eos_token_id]
+
+
+def test_teacher_forced_contrast_is_written_gold_vs_written_wrong(tokenizer):
+    items = [_item("a"), _item("no_wrong", wrong=None), _item("b")]
+    contrasts = teacher_forced_contrast(tokenizer, items)
+    assert contrasts.counts == {"teacher_forced": 2}
+    assert [(g.item_id, g.kind, g.weight) for g in contrasts.groups] == [
+        ("a", "teacher_forced", 1.0),
+        ("b", "teacher_forced", 1.0),
+    ]
+    group = contrasts.groups[0]
+    assert group.positives == [written_answer_tokens(tokenizer, items[0], "good")]
+    assert group.negatives == [written_answer_tokens(tokenizer, items[0], "bad")]
+    assert teacher_forced_contrast(tokenizer, items[1:2]).groups == []
+
+
+def test_pair_counts():
+    group = ContrastGroup("g", [([1], [2])] * 3, [([1], [3])] * 2, 1.0, "rollouts")
+    assert group.n_pairs == 6
+    assert ContrastSet([group, group]).n_pairs == 12 and ContrastSet([]).n_pairs == 0

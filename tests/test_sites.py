@@ -1,0 +1,73 @@
+"""Hook names for sites and layers, their validation, and what a model is (name, widths)."""
+
+import pytest
+
+from roast_tl.sites import (
+    SITE_TEMPLATES,
+    check_hook_names,
+    hook_name,
+    layer_of,
+    model_name,
+    resolve_hook_names,
+    site_of,
+    site_width,
+)
+
+
+@pytest.mark.parametrize("site", list(SITE_TEMPLATES))
+def test_every_site_names_a_hook_of_the_model_and_maps_back(tiny_model, site):
+    name = hook_name(site, 2)
+    assert name in tiny_model.hook_dict
+    assert (site_of(name), layer_of(name)) == (site, 2)
+
+
+def test_hook_name_spellings_and_unknown_site():
+    assert hook_name("resid_post", 3) == "blocks.3.hook_resid_post"
+    assert hook_name("mlp_post", 0) == "blocks.0.mlp.hook_post"
+    assert (site_of("hook_embed"), layer_of("hook_embed")) == (None, None)
+    assert site_of("blocks.3.hook_resid_post_extra") is None
+    with pytest.raises(ValueError, match="unknown hook site 'resid'.*'resid_post'"):
+        hook_name("resid", 1)
+
+
+def test_unknown_hook_name_suggests_the_close_one(tiny_model):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown hook name 'blocks\.1\.hook_resid_pots'.*did you mean.*"
+        r"blocks\.1\.hook_resid_post",
+    ):
+        resolve_hook_names(tiny_model, hook_names=["blocks.1.hook_resid_pots"])
+    with pytest.raises(ValueError, match="unknown hook name 'zzz'.*see model.hook_dict"):
+        check_hook_names(tiny_model, ["zzz"])
+    with pytest.raises(ValueError, match="no hook names given"):
+        check_hook_names(tiny_model, [])
+
+
+@pytest.mark.parametrize("layer", [3, 100, -4, -100])
+def test_layer_out_of_range_both_signs(tiny_model, layer):
+    with pytest.raises(ValueError, match=rf"layer {layer} is out of range.*3 layers.*0\.\.2"):
+        resolve_hook_names(tiny_model, layers=[layer])
+
+
+def test_layers_resolve_to_validated_hook_names(tiny_model):
+    assert resolve_hook_names(tiny_model, layers=[-1, -3]) == [
+        "blocks.2.hook_resid_post",
+        "blocks.0.hook_resid_post",
+    ]
+    assert resolve_hook_names(tiny_model, layers=1, site="mlp_post") == ["blocks.1.mlp.hook_post"]
+    # No layers: one third of the way through (3 // 3 = 1).
+    assert resolve_hook_names(tiny_model) == ["blocks.1.hook_resid_post"]
+    given = ["blocks.2.hook_attn_out", "blocks.0.hook_resid_pre"]
+    assert resolve_hook_names(tiny_model, hook_names=given) == given
+    with pytest.raises(ValueError, match="hook names repeat"):
+        resolve_hook_names(tiny_model, layers=[2, -1])
+    with pytest.raises(ValueError, match="either layers= or hook_names=, not both"):
+        resolve_hook_names(tiny_model, layers=[1], hook_names=given)
+
+
+def test_model_name_and_site_widths(tiny_model):
+    assert model_name(tiny_model) == tiny_model.cfg.model_name
+    assert site_width(tiny_model, "blocks.0.hook_resid_post") == 32
+    assert site_width(tiny_model, "blocks.2.hook_attn_out") == 32
+    assert site_width(tiny_model, "blocks.1.mlp.hook_post") == 64
+    assert site_width(tiny_model, "hook_embed") is None
