@@ -15,7 +15,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.hook_points import HookPoint
 
-from roast_tl._bridge import read_forward
+from roast_tl._bridge import model_device, read_forward
 from roast_tl._tokens import left_pad, pad_id, position_ids_for, tokenizer_of
 from roast_tl._types import HookedModel, HookFn, ReadAt, TokenIds
 from roast_tl.pairs import ContrastSet
@@ -62,9 +62,11 @@ def iter_activations(
     layers = [layer_of(n) for n in names]
     last_layer = None if None in layers else max(x for x in layers if x is not None)
     pad = pad_id(tokenizer_of(model))
+    device = model_device(model)
     for start in range(0, len(sequences), batch_size):
         batch = sequences[start : start + batch_size]
         ids, mask = left_pad([p + r for p, r in batch], pad)
+        ids, mask = ids.to(device), mask.to(device)
         lengths = torch.tensor([len(r) for _, r in batch])
         grabbed: dict[str, Tensor] = {}
 
