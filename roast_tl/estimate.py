@@ -9,10 +9,13 @@ from typing import Any
 
 import torch
 
+from roast_tl._fingerprint import model_fingerprint
 from roast_tl._types import HookedModel, ReadAt, Scaler
 from roast_tl._version import __version__
 from roast_tl.activations import ContrastMeans, contrast_means
 from roast_tl.aggregate import grouped_mean_normalize, plain_mean_normalize
+from roast_tl.evaluate import check_batch_size
+from roast_tl.hooks import other_hooks_attached
 from roast_tl.pairs import ContrastSet, build_contrast_set
 from roast_tl.rollouts import Rollout, sample_rollouts
 from roast_tl.scaling import max_norm
@@ -61,6 +64,7 @@ def vector_metadata(
     metadata: dict[str, Any] = {
         "method": method,
         "model_name": model_name(model),
+        "model_fingerprint": model_fingerprint(model),
         "d_model": int(model.cfg.d_model),
         "hook_names": list(hook_names),
         "task": task.name,
@@ -103,9 +107,51 @@ def estimate_from_rollouts(
     """Estimate a ROAST vector from rollouts made earlier or by another engine (HF, vLLM).
 
     `items` are the prompts the rollouts answer (default: the task's train split);
-    `read_batch_size` counts sequences per teacher-forced activation pass.
+    `read_batch_size` counts sequences per teacher-forced activation pass. Hooks already
+    attached to `model` (an enclosing `steer`) act on the activations read: a RoastWarning
+    says so and the metadata records `other_hooks_attached: True`.
     """
-    names = resolve_hook_names(model, layers=layers, site=site, hook_names=hook_names)
+    check_batch_size(read_batch_size, "read_batch_size")
+    hooked = other_hooks_attached(model, "estimate_from_rollouts")
+    return _from_rollouts(
+        model,
+        task,
+        rollouts,
+        items=items,
+        names=resolve_hook_names(model, layers=layers, site=site, hook_names=hook_names),
+        site=site,
+        read_at=read_at,
+        scaler=scaler,
+        grouped=grouped,
+        strict=strict,
+        fallback_weight=fallback_weight,
+        read_batch_size=read_batch_size,
+        progress=progress,
+        extra_metadata={**(extra_metadata or {}), **_hooked(hooked)},
+    )
+
+
+def _hooked(other_hooks: bool) -> dict[str, Any]:
+    return {"other_hooks_attached": True} if other_hooks else {}
+
+
+def _from_rollouts(
+    model: HookedModel,
+    task: Task,
+    rollouts: Sequence[Rollout],
+    *,
+    items: Sequence[TaskItem] | None,
+    names: list[str],
+    site: str,
+    read_at: ReadAt,
+    scaler: Scaler,
+    grouped: bool,
+    strict: bool,
+    fallback_weight: float,
+    read_batch_size: int,
+    progress: bool,
+    extra_metadata: Mapping[str, Any],
+) -> SteeringVector:
     items = list(items) if items is not None else task.items("train")
     contrasts = build_contrast_set(
         rollouts, items, tokenizer=model.tokenizer, strict=strict, fallback_weight=fallback_weight
@@ -126,7 +172,7 @@ def estimate_from_rollouts(
         grouped=grouped,
         strict=strict,
         fallback_weight=fallback_weight,
-        **(extra_metadata or {}),
+        **extra_metadata,
     )
     return vector_from_means(means, scaler=scaler, grouped=grouped, metadata=metadata)
 
@@ -161,11 +207,16 @@ def estimate(
     (ROC), reads activations at `site` of `layers`, and combines them with Grouped Mean
     Normalization and Continuous Soft Scaling (`scaler`). `batch_size` counts sampled sequences
     per batch, `read_batch_size` teacher-forced sequences per activation pass. With
-    `rollouts_path`, rollouts are saved there and a rerun resumes from them.
+    `rollouts_path`, rollouts are saved there and a rerun resumes from them. Hooks already
+    attached to `model` act on sampling and reading: a RoastWarning says so and the metadata
+    records `other_hooks_attached: True`.
 
         vector = roast_tl.estimate(model, roast_tl.load_task("sentiment"), layers=[10])
     """
+    check_batch_size(batch_size, "batch_size")
+    check_batch_size(read_batch_size, "read_batch_size")
     names = resolve_hook_names(model, layers=layers, site=site, hook_names=hook_names)
+    hooked = other_hooks_attached(model, "estimate")
     items = list(items) if items is not None else task.items("train")
     rollouts = sample_rollouts(
         model,
@@ -180,12 +231,12 @@ def estimate(
         rollouts_path=rollouts_path,
         progress=progress,
     )
-    return estimate_from_rollouts(
+    return _from_rollouts(
         model,
         task,
         rollouts,
         items=items,
-        hook_names=names,
+        names=names,
         site=site,
         read_at=read_at,
         scaler=scaler,
@@ -200,5 +251,6 @@ def estimate(
             "temperature": temperature,
             "top_p": top_p,
             "n_items": len(items),
+            **_hooked(hooked),
         },
     )

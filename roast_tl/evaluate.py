@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from roast_tl._io import atomic_write_text
 from roast_tl._types import HookedModel, HookFn, Positions, SteeringMode
 from roast_tl.generation import complete
-from roast_tl.hooks import check_alpha
+from roast_tl.hooks import check_alpha, other_hooks_attached, require_steering_vector
 from roast_tl.tasks.base import Task, TaskItem
 from roast_tl.vector import SteeringVector
 
@@ -94,20 +94,27 @@ def evaluate(
     max_new_tokens: int | None = None,
     records_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    allow_other_model: bool = False,
 ) -> EvalResult:
     """Return greedy accuracy on `items` (default: the test split), steered by `alpha · vector`.
 
     Slice `items` yourself for a cap (`task.items("dev")[:16]`). `prompt_prefix` is prepended
     to every prompt (the few-shot baseline uses it). `records_path` gets one JSONL row per item.
+    `allow_other_model` accepts a vector made for another model (as does a vector loaded with
+    it). Hooks already attached to `model` (an enclosing `steer`) still act: a RoastWarning says
+    so and `settings["other_hooks_attached"]` is True.
     """
     alpha = check_alpha(alpha)
+    check_batch_size(batch_size, "batch_size")
     items = list(items) if items is not None else task.items("test")
     if not items:
         raise ValueError(f"nothing to evaluate: no items given for task {task.name!r}")
     max_new_tokens = max_new_tokens or task.max_new_tokens
+    other_hooks = other_hooks_attached(model, "evaluate")  # before attaching our own
     hooks: list[tuple[str, HookFn]] = []
     if vector is not None:
-        vector.check_model(model)
+        require_steering_vector(vector, "evaluate")
+        vector.check_model(model, allow_other_model=allow_other_model)
         hooks = vector.fwd_hooks(alpha, positions=positions, mode=mode)
     records: list[EvalRecord] = []
     bar = tqdm(
@@ -145,8 +152,18 @@ def evaluate(
             "positions": positions,
             "mode": mode,
             "steered": vector is not None and alpha != 0.0,
+            **({"other_hooks_attached": True} if other_hooks else {}),
         },
     )
     if records_path is not None:
         atomic_write_text(records_path, "".join(json.dumps(asdict(r)) + "\n" for r in records))
     return result
+
+
+def check_batch_size(value: object, name: str) -> int:
+    """Return `value`, or raise unless it is a positive int (`name` says which argument)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value

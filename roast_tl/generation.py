@@ -32,6 +32,48 @@ from roast_tl.hooks import CURRENT_WINDOW, DecodeWindow
 _NUCLEUS_CANDIDATES = 256
 
 
+def _check_sampling(temperature: float, top_p: float) -> None:
+    """Reject a NaN or negative temperature and a top_p outside (0, 1] (NaN included)."""
+    if not temperature >= 0 or not 0 < top_p <= 1:
+        raise ValueError(
+            f"need temperature >= 0 and 0 < top_p <= 1, got temperature={temperature}, "
+            f"top_p={top_p}"
+        )
+
+
+def _check_messages(messages: Any, what: str) -> None:
+    """Reject a bare string (it would be read one character at a time) and non-string items."""
+    if isinstance(messages, str | bytes):
+        raise TypeError(
+            f"{what} must be a list of strings, got a single {type(messages).__name__}; "
+            f"wrap one prompt in a list: [{messages[:20]!r}]"
+        )
+    for i, message in enumerate(messages):
+        if not isinstance(message, str):
+            raise TypeError(
+                f"{what}[{i}] is {type(message).__name__}, not str; pass the prompt text"
+            )
+
+
+def _check_finite(logits: Float[Tensor, "batch vocab"], model: HookedModel, step: int) -> None:
+    """Raise when a row's logits hold NaN or +inf, or are all -inf (one reduction per step)."""
+    row_max = logits.amax(dim=-1)  # NaN propagates through max
+    if bool(torch.isfinite(row_max).all()):
+        return
+    steered = any(hp.has_hooks() for hp in model.hook_dict.values())
+    cause = (
+        "the steering hooks attached to the model are the likely cause: alpha times the vector "
+        "overflows the activations; use a smaller alpha or check the vector"
+        if steered
+        else "no hook is attached, so the model itself overflows (check its weights and dtype)"
+    )
+    bad = (~torch.isfinite(row_max)).nonzero().flatten().tolist()
+    raise ValueError(
+        f"the model's logits became non-finite (NaN or inf) at decoding step {step} in "
+        f"{len(bad)} of {len(row_max)} rows; {cause}"
+    )
+
+
 def sample_next(
     logits: Float[Tensor, "batch vocab"],
     *,
@@ -43,7 +85,9 @@ def sample_next(
 
     Sampling inverts the CDF of the top-p distribution at `uniforms` (one U(0,1) draw per row),
     so the randomness comes from per-prompt generators and not from the batch layout.
+    `uniforms` may live on any device; they are moved to the logits' device.
     """
+    _check_sampling(temperature, top_p)
     if temperature == 0.0:
         return logits.argmax(dim=-1)
     if uniforms is None:
@@ -61,7 +105,7 @@ def sample_next(
     keep = (cumulative - sorted_probs) < top_p  # always keeps the most likely token
     kept = sorted_probs * keep
     kept_cdf = kept.cumsum(dim=-1)
-    target = uniforms.to(kept_cdf.dtype)[:, None] * kept_cdf[:, -1:]
+    target = uniforms.to(device=kept_cdf.device, dtype=kept_cdf.dtype)[:, None] * kept_cdf[:, -1:]
     choice = torch.searchsorted(kept_cdf, target).clamp_max(kept.shape[-1] - 1)
     return order.gather(-1, choice).squeeze(-1)
 
@@ -92,11 +136,12 @@ def generate_tokens(
     in row order, finished rows included, so a row's tokens do not depend on when others stop).
     Rows stop at `stop_token_ids` (default: the model's stop tokens; pass `()` to never stop);
     the stop token is kept. Finished rows are dropped from the batch as they accumulate.
+    A prompt longer than the model's context (`cfg.n_ctx`) minus `max_new_tokens` is refused,
+    and non-finite logits (an overflowing steering hook) raise instead of emitting padding.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-    if temperature < 0 or not 0 < top_p <= 1:
-        raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+    _check_sampling(temperature, top_p)
     if temperature > 0 and (generators is None or len(generators) != len(prompts)):
         raise ValueError("sampling needs one torch.Generator per prompt row (generators=...)")
     tokenizer = tokenizer_of(model)
@@ -106,6 +151,13 @@ def generate_tokens(
     )
     stop_tensor = torch.tensor(stops, dtype=torch.long)
     input_ids, prompt_mask = left_pad(prompts, pad)
+    n_ctx = getattr(model.cfg, "n_ctx", None)
+    if isinstance(n_ctx, int) and input_ids.shape[1] + max_new_tokens > n_ctx:
+        raise ValueError(
+            f"a prompt of {input_ids.shape[1]} tokens plus max_new_tokens={max_new_tokens} "
+            f"exceeds the model's context of {n_ctx} tokens (cfg.n_ctx); shorten the prompt "
+            "or lower max_new_tokens"
+        )
     device = model_device(model)
     batch, prompt_len = input_ids.shape
     total = prompt_len + max_new_tokens
@@ -136,6 +188,7 @@ def generate_tokens(
             )
         finally:
             CURRENT_WINDOW.reset(token)
+        _check_finite(logits, model, step)
         uniforms = None
         if generators is not None and temperature > 0:
             draws = torch.stack([torch.rand((), generator=g) for g in generators])
@@ -193,19 +246,36 @@ def complete(
 
     Formats each message (chat template when `chat` and the tokenizer has one), encodes,
     decodes and returns the texts with their token ids. Sampling (`temperature > 0`) needs
-    `seeds`, one per message; all `n` samples of a message draw from that message's generator.
+    `seeds`: either one per message (its `n` samples draw in turn from that message's
+    generator) or one per sample, message-major (`seeds[i * n + k]` seeds sample k of message
+    i, so each sample depends only on its own seed). The two agree when `n` is 1.
     """
+    _check_messages(user_messages, "user_messages")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    if temperature > 0 and (seeds is None or len(seeds) != len(user_messages)):
-        raise ValueError("sampling needs one seed per user message (seeds=[...])")
+    _check_sampling(temperature, top_p)
+    per_sample = seeds is not None and n > 1 and len(seeds) == len(user_messages) * n
+    if temperature > 0 and (seeds is None or (len(seeds) != len(user_messages) and not per_sample)):
+        raise ValueError(
+            "sampling needs one seed per user message or one per sample (seeds=[...]): "
+            f"{len(user_messages)} or {len(user_messages) * n}, got "
+            f"{'none' if seeds is None else len(seeds)}"
+        )
     tokenizer = tokenizer_of(model)
-    texts = [format_prompt(tokenizer, message, chat=chat) for message in user_messages]
-    encoded = [encode_prompt(tokenizer, text) for text in texts]
+    known: dict[str, tuple[str, TokenIds]] = {}  # a message repeated is formatted once
+    for message in user_messages:
+        if message not in known:
+            text = format_prompt(tokenizer, message, chat=chat)
+            known[message] = (text, encode_prompt(tokenizer, text))
+    texts = [known[message][0] for message in user_messages]
+    encoded = [known[message][1] for message in user_messages]
     generators = None
     if temperature > 0 and seeds is not None:
-        per_message = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        generators = [g for g in per_message for _ in range(n)]
+        if per_sample:
+            generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        else:
+            per_message = [torch.Generator().manual_seed(int(s)) for s in seeds]
+            generators = [g for g in per_message for _ in range(n)]
     out = generate_tokens(
         model,
         [ids for ids in encoded for _ in range(n)],
@@ -240,7 +310,9 @@ def generate(
     """Generate a completion for each user message (greedy by default) and return the texts.
 
     Steer it by calling it inside `roast_tl.steer(...)`; prompt i samples with seed `seed + i`.
+    `prompts` is a list: `generate(model, ["one prompt"])`.
     """
+    _check_messages(prompts, "prompts")
     seeds = [seed + i for i in range(len(prompts))]
     out = complete(
         model,

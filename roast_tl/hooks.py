@@ -12,6 +12,7 @@ same thing under KV-cached decoding.
 """
 
 import math
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -24,6 +25,7 @@ from torch import Tensor
 from transformer_lens.hook_points import HookPoint
 
 from roast_tl._types import HookedModel, Positions, SteeringMode
+from roast_tl._warnings import RoastWarning
 
 if TYPE_CHECKING:
     from roast_tl.vector import SteeringVector
@@ -41,6 +43,8 @@ class DecodeWindow:
     prompt_len: int
 
 
+FP32_MAX = float(torch.finfo(torch.float32).max)
+
 CURRENT_WINDOW: ContextVar[DecodeWindow | None] = ContextVar("roast_tl_decode_window", default=None)
 
 
@@ -53,6 +57,26 @@ def check_alpha(alpha: float) -> float:
     if not math.isfinite(value):
         raise ValueError(f"alpha must be finite, got {alpha!r}; pick a value such as 1.0")
     return value
+
+
+def check_direction(vector: Tensor, name: str = "") -> None:
+    """Raise unless `vector` is floating point and finite once cast to float32 (the hooks' sum).
+
+    A float64 entry of 1e300 is finite but becomes inf in a float32 model, so it is refused.
+    """
+    what = f"the vector for {name!r}" if name else "the steering vector"
+    if not vector.is_floating_point():
+        raise TypeError(
+            f"{what} has dtype {vector.dtype}; steering vectors must be floating point "
+            "(cast it with .float())"
+        )
+    if not torch.isfinite(vector).all():
+        raise ValueError(f"{what} contains NaN or inf")
+    peak = float(vector.detach().abs().max()) if vector.numel() else 0.0
+    if peak > FP32_MAX:
+        raise ValueError(
+            f"{what} has entries beyond the float32 range (max |v| = {peak:.3g}); scale it down"
+        )
 
 
 def steered_slice(n_pos: int, positions: Positions, window: DecodeWindow | None) -> slice | None:
@@ -68,6 +92,16 @@ def steered_slice(n_pos: int, positions: Positions, window: DecodeWindow | None)
         return slice(last_prompt, last_prompt + 1) if 0 <= last_prompt < n_pos else None
     start = max(last_prompt, 0)
     return slice(start, n_pos) if start < n_pos else None
+
+
+def _check_fits(bound: float, dtype: torch.dtype, name: str) -> None:
+    """Raise when alpha·max|v| (`bound`) overflows `dtype`: steering would produce inf/NaN."""
+    if bound > float(torch.finfo(dtype).max):
+        where = f" for {name}" if name else ""
+        raise ValueError(
+            f"alpha·max|v|{where} is {bound:.3g}, beyond the {str(dtype).removeprefix('torch.')} "
+            "range: the steered activations would be inf/NaN; use a much smaller alpha"
+        )
 
 
 class SteeringHook:
@@ -96,8 +130,13 @@ class SteeringHook:
             )
         if vector.ndim != 1:
             raise ValueError(f"a steering vector must be 1-D (d_act,), got {tuple(vector.shape)}")
+        check_direction(vector, name)
         self.vector = vector
         self.alpha = check_alpha(alpha)
+        self._bound = (
+            abs(self.alpha) * float(vector.detach().abs().max()) if vector.numel() else 0.0
+        )
+        _check_fits(self._bound, torch.float32, name)
         self.positions = positions
         self.mode = mode
         self.name = name
@@ -106,6 +145,8 @@ class SteeringHook:
     def _vector_like(self, activation: Tensor) -> Tensor:
         key = (activation.dtype, activation.device)
         if key not in self._cast:
+            if activation.is_floating_point():
+                _check_fits(self._bound, activation.dtype, self.name)
             self._cast[key] = self.vector.to(dtype=activation.dtype, device=activation.device)
         return self._cast[key]
 
@@ -144,16 +185,50 @@ def steer(
     positions: Positions = "last",
     mode: SteeringMode = "add",
     check_model: bool = True,
+    allow_other_model: bool = False,
 ) -> Iterator[HookedModel]:
     """Steer `model` inside a `with` block through `model.hooks`; hooks go away on exit or error.
 
     Composes with `run_with_hooks`, `run_with_cache`, `generate` and `transformer_lens.patching`,
-    since those run the model's forward with whatever hooks are attached.
+    since those run the model's forward with whatever hooks are attached. `allow_other_model`
+    accepts a vector made for another model (as does a vector loaded with it).
 
         with roast_tl.steer(model, vector, alpha=4.0):
             logits = model(tokens)
     """
+    require_steering_vector(vector, "steer")
     if check_model:
-        vector.check_model(model)
+        vector.check_model(model, allow_other_model=allow_other_model)
     with model.hooks(fwd_hooks=vector.fwd_hooks(alpha, positions=positions, mode=mode)):
         yield model
+
+
+def require_steering_vector(vector: object, caller: str) -> None:
+    """Raise a TypeError unless `vector` is a `SteeringVector` (a raw tensor or dict is not)."""
+    from roast_tl.vector import SteeringVector
+
+    if not isinstance(vector, SteeringVector):
+        raise TypeError(
+            f"{caller} needs a SteeringVector, got {type(vector).__name__}; wrap your tensors: "
+            "SteeringVector({hook_name: tensor}, {'model_name': model.cfg.model_name})"
+        )
+
+
+def other_hooks_attached(model: HookedModel, caller: str) -> bool:
+    """Warn (RoastWarning) and return True when forward hooks are attached to `model` already.
+
+    They act on every pass of `caller` (an enclosing `steer`, a hook of your own), so the run is
+    not the plain model its settings would otherwise describe.
+    """
+    points = {id(hp): name for name, hp in model.hook_dict.items() if hp.has_hooks(dir="fwd")}
+    attached = sorted(points.values())  # one name per HookPoint (the bridge aliases some)
+    if attached:
+        shown = ", ".join(attached[:3]) + (", ..." if len(attached) > 3 else "")
+        warnings.warn(
+            f"{caller} runs with forward hooks already attached to the model ({shown}), e.g. "
+            "inside a steer block; they act on every pass and the result records "
+            "other_hooks_attached=True. Call it outside the block for a plain run",
+            RoastWarning,
+            stacklevel=3,
+        )
+    return bool(attached)

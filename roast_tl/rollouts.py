@@ -2,26 +2,64 @@
 
 A rollout is what any engine produced (roast_tl, HF `generate`, vLLM): a prompt, the completion's
 token ids and text, and its grade. Activations are read later through TransformerLens.
+
+Resuming (`sample_rollouts(..., rollouts_path=...)`): the JSONL file is an append-only store.
+
+- Every row roast_tl writes carries its provenance in `fingerprint`: the model's and the
+  tokenizer's fingerprints (`roast_tl._fingerprint`: what they compute, not how their path was
+  spelled), `temperature`, `top_p`, `max_new_tokens`, the run's `seed`, a hash of the prompt's
+  token ids, the sampler version, and the hook points that had hooks attached (an enclosing
+  `steer`; rows sampled that way are never reused, since what the hooks did is unknown).
+  Its `seed` field is the rollout's own seed, `rollout_seed(seed, item id, k)`: a stable
+  hash, not the item's position in the list.
+- A saved row is reused only when all of that equals what this run would produce for the same
+  (item, k). Reused rows are graded again with the current task (grading is pure and cheap), so
+  a corrected gold answer or grader never leaves stale grades.
+- Nothing on disk is rewritten or deleted. Rows for other items, other tasks, other settings or
+  `k >= n_rollouts` stay in the file and are filtered out in memory; what is missing is sampled
+  under this run's settings and appended, batch by batch, in one locked, fsynced write each.
+  The only bytes ever cut are a torn last line left by a killed write (it is not a row).
+- When rows for this run's items were made under other settings (or are 0.1 rows without
+  provenance), one `RoastWarning` says what differed, e.g. "rollouts.jsonl: 512 saved rows for
+  these items were made with seed 0 (this run: seed 1); sampling anew (old rows kept)".
+- Because rollout k is seeded by (seed, item id, k) and a row's tokens do not depend on the
+  batch it was sampled in, growing `n_rollouts` from 4 to 8 samples only k = 4..7 (the first
+  4 are the old 4), and a subset or a reordering of the items reuses their rows.
 """
 
+import hashlib
 import json
 import os
+import warnings
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from roast_tl._fingerprint import model_fingerprint, token_ids_hash, tokenizer_fingerprint
 from roast_tl._io import append_jsonl, atomic_write_text, read_jsonl
+from roast_tl._tokens import encode_prompt, format_prompt, tokenizer_of
 from roast_tl._types import HookedModel, TokenIds
+from roast_tl._warnings import RoastWarning
 from roast_tl.generation import complete
-from roast_tl.tasks.base import Task, TaskItem
+from roast_tl.tasks.base import Task, TaskItem, check_item_ids
+
+SAMPLER_VERSION = 2
+"""Bumped whenever the sampling algorithm changes, so rows made by the old one stop matching."""
+
+_REQUIRED = ("item_id", "prompt_text", "completion", "correct")
 
 
 @dataclass
 class Rollout:
-    """One sampled completion of one prompt, with its grade."""
+    """One sampled completion of one prompt, with its grade.
+
+    `seed` is this rollout's own sampling seed; `fingerprint` records the settings it was made
+    under (None for rows from another engine or roast_tl 0.1: never reused by a resume).
+    """
 
     item_id: str
     sample_index: int
@@ -33,30 +71,103 @@ class Rollout:
     correct: bool
     seed: int
     source: str = "roast_tl"
+    fingerprint: dict[str, Any] | None = None
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> "Rollout":
-        """Build a rollout from a JSONL row; unknown keys are ignored, optional ones defaulted."""
-        known = set(cls.__dataclass_fields__)
-        missing = {"item_id", "prompt_text", "completion", "correct"} - set(row)
+    def from_dict(cls, row: dict[str, Any], *, vocab_size: int | None = None) -> "Rollout":
+        """Build a rollout from a JSONL row, checking every field's type.
+
+        Unknown keys are ignored, optional ones defaulted. `correct` must be a JSON boolean
+        (the string "false" would count as correct), `item_id` a string, token ids lists of
+        non-negative integers (below `vocab_size` when given).
+        """
+        missing = [key for key in _REQUIRED if key not in row]
         if missing:
             raise ValueError(f"rollout row lacks {sorted(missing)}")
-        kwargs = {k: v for k, v in row.items() if k in known}
+        kwargs = {k: v for k, v in row.items() if k in cls.__dataclass_fields__}
         kwargs.setdefault("sample_index", 0)
         kwargs.setdefault("prompt_token_ids", [])
         kwargs.setdefault("completion_token_ids", [])
         kwargs.setdefault("answer", None)
         kwargs.setdefault("seed", -1)
-        return cls(**kwargs)
+        _check_types(kwargs)
+        rollout = cls(**kwargs)
+        if vocab_size is not None:
+            check_token_ids([rollout], vocab_size)
+        return rollout
 
 
-def prompt_seed(seed: int, item_index: int) -> int:
-    """Return the sampling seed of the prompt at `item_index`: independent of batching.
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]
 
-    >>> prompt_seed(0, 3), prompt_seed(1, 0)
-    (3, 1000003)
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_types(fields: dict[str, Any]) -> None:
+    """Raise a TypeError naming the first field of a rollout row with the wrong type."""
+    for key in ("item_id", "prompt_text", "completion", "source"):
+        if key in fields and not isinstance(fields[key], str):
+            raise TypeError(f"{key} must be a string, got {_kind(fields[key])}")
+    if not isinstance(fields["correct"], bool):
+        raise TypeError(
+            f"correct must be true or false (a JSON boolean), got {_kind(fields['correct'])}"
+        )
+    if fields["answer"] is not None and not isinstance(fields["answer"], str):
+        raise TypeError(f"answer must be a string or null, got {_kind(fields['answer'])}")
+    for key in ("sample_index", "seed"):
+        if not _is_int(fields[key]):
+            raise TypeError(f"{key} must be an integer, got {_kind(fields[key])}")
+    if fields["sample_index"] < 0:
+        raise ValueError(f"sample_index must be >= 0, got {fields['sample_index']}")
+    for key in ("prompt_token_ids", "completion_token_ids"):
+        ids = fields[key]
+        if not isinstance(ids, list) or not all(_is_int(t) for t in ids):
+            raise TypeError(f"{key} must be a list of integers, got {_kind(ids)}")
+    fingerprint = fields.get("fingerprint")
+    if fingerprint is not None and not isinstance(fingerprint, dict):
+        raise TypeError(f"fingerprint must be an object or null, got {_kind(fingerprint)}")
+
+
+def check_token_ids(rollouts: Sequence[Rollout], vocab_size: int) -> None:
+    """Raise a ValueError when a rollout's token ids fall outside [0, vocab_size).
+
+    Call it before reading activations from rollouts another engine made: an id outside the
+    model's vocabulary means they were tokenized for another model.
     """
-    return (seed * 1_000_003 + item_index) % (2**63 - 1)
+    for r in rollouts:
+        for key in ("prompt_token_ids", "completion_token_ids"):
+            bad = [t for t in getattr(r, key) if not 0 <= t < vocab_size]
+            if bad:
+                raise ValueError(
+                    f"rollout {r.item_id!r} #{r.sample_index}: {key} holds {bad[0]}, outside "
+                    f"the vocabulary [0, {vocab_size}); these rollouts were tokenized for "
+                    "another model or tokenizer"
+                )
+
+
+def vocab_size_of(model: HookedModel) -> int:
+    """The number of token ids the model accepts: `cfg.d_vocab`, else the tokenizer's length."""
+    d_vocab = getattr(model.cfg, "d_vocab", None)
+    if isinstance(d_vocab, int) and d_vocab > 0:
+        return d_vocab
+    return len(tokenizer_of(model))
+
+
+def rollout_seed(seed: int, item_id: str, sample_index: int) -> int:
+    """The sampling seed of rollout `sample_index` of item `item_id` in a run seeded `seed`.
+
+    A stable hash (the same in every process and Python version), independent of the item's
+    position in the list and of batching; distinct for distinct arguments in practice.
+
+    >>> rollout_seed(0, "q1", 3)
+    6136312087246050460
+    >>> rollout_seed(0, "q1", 3) != rollout_seed(0, "q1", 4) != rollout_seed(1, "q1", 3)
+    True
+    """
+    key = f"{int(seed)}\x00{item_id}\x00{int(sample_index)}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") >> 1
 
 
 def save_rollouts(
@@ -70,15 +181,86 @@ def save_rollouts(
         atomic_write_text(rollouts_path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
-def load_rollouts(rollouts_path: str | os.PathLike[str]) -> list[Rollout]:
-    """Read rollouts from JSONL; a torn last line (an interrupted write) is dropped."""
+def _read(rollouts_path: str | os.PathLike[str]) -> list[tuple[int, Rollout]]:
     rollouts = []
     for number, row in read_jsonl(rollouts_path, torn_tail_ok=True):
         try:
-            rollouts.append(Rollout.from_dict(row))
+            rollouts.append((number, Rollout.from_dict(row)))
         except (TypeError, ValueError) as err:
             raise ValueError(f"{rollouts_path}:{number}: bad rollout row ({err})") from err
     return rollouts
+
+
+def load_rollouts(
+    rollouts_path: str | os.PathLike[str], *, vocab_size: int | None = None
+) -> list[Rollout]:
+    """Read every rollout in a JSONL file; a torn last line (an interrupted write) is dropped.
+
+    Every row's field types are checked; with `vocab_size`, so are its token ids. Errors name
+    the file and line. The file is append-only, so it may hold rows of several runs: a
+    `RoastWarning` says so when one (item, k) was sampled under different settings. To get
+    exactly one run's rows, call `sample_rollouts` again with that run's settings and
+    `rollouts_path`: it reuses them all and samples nothing.
+    """
+    rollouts = []
+    settings: dict[tuple[str, int], set[str]] = {}
+    for number, rollout in _read(rollouts_path):
+        if vocab_size is not None:
+            try:
+                check_token_ids([rollout], vocab_size)
+            except ValueError as err:
+                raise ValueError(f"{rollouts_path}:{number}: {err}") from err
+        key = (rollout.item_id, rollout.sample_index)
+        settings.setdefault(key, set()).add(json.dumps(rollout.fingerprint, sort_keys=True))
+        rollouts.append(rollout)
+    mixed = sum(len(s) > 1 for s in settings.values())
+    if mixed:
+        warnings.warn(
+            f"{rollouts_path} holds rows of several runs: {mixed} (item, sample_index) pairs "
+            "were sampled under different settings (see each row's fingerprint); to get one "
+            "run's rows, call sample_rollouts with its settings and this rollouts_path",
+            RoastWarning,
+            stacklevel=2,
+        )
+    return rollouts
+
+
+_FIELD_WORDS = {
+    "hooks": "hooks attached (steered)",
+    "model": "another model",
+    "tokenizer": "another tokenizer",
+    "prompt": "other prompt text",
+    "sampler": "an older sampler",
+}
+
+
+def _difference(stale: Sequence[Rollout], expected: dict[str, dict[str, Any]], seed: int) -> str:
+    """One phrase per setting that differs between `stale` rows and this run."""
+    old: dict[str, Counter[str]] = {}
+    for r in stale:
+        fingerprint = r.fingerprint
+        if fingerprint is None:
+            old.setdefault("provenance", Counter())["none"] += 1
+            continue
+        want = expected[r.item_id]
+        for key in sorted(set(fingerprint) | set(want)):
+            if fingerprint.get(key) != want.get(key):
+                old.setdefault(key, Counter())[repr(fingerprint.get(key))] += 1
+        if fingerprint == want:
+            old.setdefault("rollout seed", Counter())[str(r.seed)] += 1
+    some = next(iter(expected.values()))
+    parts = []
+    for key, values in old.items():
+        if key == "provenance":
+            parts.append("no provenance (roast_tl 0.1 or another engine)")
+        elif key in _FIELD_WORDS:
+            parts.append(_FIELD_WORDS[key])
+        elif key == "rollout seed":
+            parts.append(f"other per-rollout seeds than rollout_seed({seed}, item, k)")
+        else:
+            shown = " or ".join(v for v, _ in values.most_common(3))
+            parts.append(f"{key} {shown} (this run: {key} {some.get(key)!r})")
+    return ", ".join(parts)
 
 
 def sample_rollouts(
@@ -95,66 +277,125 @@ def sample_rollouts(
     rollouts_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> list[Rollout]:
-    """Sample `n_rollouts` completions per item, grade them, and return them all.
+    """Sample `n_rollouts` completions per item, grade them, and return them all (item-major).
 
-    `batch_size` counts sequences (prompts × rollouts) per forward batch. With `rollouts_path`,
-    rollouts already in that JSONL file are reused (resume) and new ones are appended prompt
-    batch by prompt batch, so an interrupted run loses at most one batch.
+    Rollout k of an item samples from `rollout_seed(seed, item.id, k)`, so results do not
+    depend on `batch_size` (sequences per forward batch), on the order of `items`, or on what
+    else is in the list. With `rollouts_path`, matching rows already in that JSONL file are
+    reused and new ones are appended batch by batch (an interrupted run loses at most one
+    batch); the file is never rewritten. See the module docstring for the exact policy.
     """
     if n_rollouts < 1:
         raise ValueError(f"n_rollouts must be at least 1, got {n_rollouts}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not items:
         raise ValueError(f"no prompts to roll out for task {task.name!r} (empty item list)")
+    check_item_ids(items, f"sample_rollouts on task {task.name!r}")
     max_new_tokens = max_new_tokens or task.max_new_tokens
-    index_of = {item.id: i for i, item in enumerate(items)}
-    done: dict[str, list[Rollout]] = {}
-    if rollouts_path is not None and Path(rollouts_path).exists():
-        for rollout in load_rollouts(rollouts_path):
-            done.setdefault(rollout.item_id, []).append(rollout)
-        # Keep only complete prompts; a partly written prompt is sampled again from its seed.
-        done = {k: v for k, v in done.items() if len(v) >= n_rollouts and k in index_of}
-        save_rollouts([r for k in done for r in done[k][:n_rollouts]], rollouts_path)
-    todo = [item for item in items if item.id not in done]
-    prompts_per_batch = max(1, batch_size // n_rollouts)
+    tokenizer = tokenizer_of(model)
+    settings = {
+        "sampler": SAMPLER_VERSION,
+        "model": model_fingerprint(model),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "temperature": float(temperature),
+        "top_p": float(top_p),
+        "max_new_tokens": int(max_new_tokens),
+        "seed": int(seed),
+        "hooks": sorted(name for name, hp in model.hook_dict.items() if hp.has_hooks()),
+    }
+    item_of = {item.id: item for item in items}
+    expected = {
+        item.id: {
+            **settings,
+            "prompt": token_ids_hash(
+                encode_prompt(tokenizer, format_prompt(tokenizer, item.prompt))
+            ),
+        }
+        for item in items
+    }
+    done: dict[tuple[str, int], Rollout] = {}
+    # Rows sampled with hooks attached (inside a `steer`) record where; what the hooks did is
+    # unknown, so such rows are never reused.
+    if rollouts_path is not None and Path(rollouts_path).exists() and not settings["hooks"]:
+        done = _reusable(model, task, item_of, expected, n_rollouts, int(seed), rollouts_path)
+    todo = [(item, k) for item in items for k in range(n_rollouts) if (item.id, k) not in done]
     bar = tqdm(
-        total=len(items),
-        initial=len(items) - len(todo),
+        total=len(items) * n_rollouts,
+        initial=len(items) * n_rollouts - len(todo),
         desc=f"rollouts ({task.name})",
-        unit="prompt",
+        unit="rollout",
         disable=not progress,
     )
-    for start in range(0, len(todo), prompts_per_batch):
-        chunk = todo[start : start + prompts_per_batch]
-        seeds = [prompt_seed(seed, index_of[item.id]) for item in chunk]
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        seeds = [rollout_seed(seed, item.id, k) for item, k in chunk]
         completions = complete(
             model,
-            [item.prompt for item in chunk],
-            n=n_rollouts,
+            [item.prompt for item, _ in chunk],
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_p=top_p,
             seeds=seeds,
         )
         new: list[Rollout] = []
-        for item, item_seed, samples in zip(chunk, seeds, completions, strict=True):
-            for k, c in enumerate(samples):
-                answer, correct = task.extract_and_grade(c.text, item)
-                new.append(
-                    Rollout(
-                        item_id=item.id,
-                        sample_index=k,
-                        prompt_text=c.prompt_text,
-                        prompt_token_ids=c.prompt_token_ids,
-                        completion_token_ids=c.token_ids,
-                        completion=c.text,
-                        answer=answer,
-                        correct=correct,
-                        seed=item_seed,
-                    )
-                )
-            done[item.id] = new[-n_rollouts:]
+        for (item, k), job_seed, (c,) in zip(chunk, seeds, completions, strict=True):
+            answer, correct = task.extract_and_grade(c.text, item)
+            rollout = Rollout(
+                item_id=item.id,
+                sample_index=k,
+                prompt_text=c.prompt_text,
+                prompt_token_ids=c.prompt_token_ids,
+                completion_token_ids=c.token_ids,
+                completion=c.text,
+                answer=answer,
+                correct=correct,
+                seed=job_seed,
+                fingerprint=expected[item.id],
+            )
+            done[(item.id, k)] = rollout
+            new.append(rollout)
         if rollouts_path is not None:
             save_rollouts(new, rollouts_path, append=True)
         bar.update(len(chunk))
     bar.close()
-    return [r for item in items for r in done[item.id][:n_rollouts]]
+    return [done[(item.id, k)] for item in items for k in range(n_rollouts)]
+
+
+def _reusable(
+    model: HookedModel,
+    task: Task,
+    item_of: dict[str, TaskItem],
+    expected: dict[str, dict[str, Any]],
+    n_rollouts: int,
+    seed: int,
+    rollouts_path: str | os.PathLike[str],
+) -> dict[tuple[str, int], Rollout]:
+    """The saved rows this run may reuse, keyed (item id, k), regraded; warn about the rest."""
+    vocab_size = vocab_size_of(model)
+    done: dict[tuple[str, int], Rollout] = {}
+    stale: list[Rollout] = []
+    for number, r in _read(rollouts_path):
+        key = (r.item_id, r.sample_index)
+        if r.item_id not in item_of or r.sample_index >= n_rollouts or key in done:
+            continue
+        if r.fingerprint != expected[r.item_id] or r.seed != rollout_seed(seed, *key):
+            stale.append(r)
+            continue
+        try:
+            check_token_ids([r], vocab_size)
+        except ValueError as err:
+            raise ValueError(f"{rollouts_path}:{number}: {err}") from err
+        answer, correct = task.extract_and_grade(r.completion, item_of[r.item_id])
+        if (answer, correct) != (r.answer, r.correct):
+            r = replace(r, answer=answer, correct=correct)
+        done[key] = r
+    stale = [r for r in stale if (r.item_id, r.sample_index) not in done]
+    if stale:
+        warnings.warn(
+            f"{rollouts_path}: {len(stale)} saved rows for these items were made with "
+            f"{_difference(stale, expected, seed)}; sampling anew (old rows kept)",
+            RoastWarning,
+            stacklevel=3,
+        )
+    return done

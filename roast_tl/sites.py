@@ -52,7 +52,12 @@ def layer_of(name: str) -> int | None:
 
 
 def check_hook_names(model: HookedModel, names: list[str]) -> None:
-    """Raise a ValueError naming each hook name `model` does not have, with close matches."""
+    """Raise a ValueError naming a hook name `model` does not have (with close matches), a
+    repeated name, or two names that are aliases of one HookPoint.
+
+    TL 4.x bridges keep several names for one HookPoint (`blocks.1.hook_resid_post` is
+    `blocks.1.hook_out`); steering or reading both would act on it twice.
+    """
     if not names:
         raise ValueError("no hook names given; pass layers=[...] or hook_names=[...]")
     hook_dict = model.hook_dict
@@ -61,6 +66,19 @@ def check_hook_names(model: HookedModel, names: list[str]) -> None:
             close = difflib.get_close_matches(name, list(hook_dict), n=3, cutoff=0.6)
             hint = f"; did you mean {close}?" if close else "; see model.hook_dict for valid names"
             raise ValueError(f"unknown hook name {name!r} for this model{hint}")
+    if len(set(names)) != len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(f"hook names repeat: {repeated}; name each hook once")
+    by_point: dict[int, list[str]] = {}
+    for name in names:
+        by_point.setdefault(id(hook_dict[name]), []).append(name)
+    aliases = [group for group in by_point.values() if len(group) > 1]
+    if aliases:
+        shown = "; ".join(" and ".join(repr(n) for n in group) for group in aliases)
+        raise ValueError(
+            f"hook names {shown} are aliases of one HookPoint on this model, so it would be "
+            "hooked twice; keep one name of each"
+        )
 
 
 def resolve_hook_names(
@@ -73,7 +91,8 @@ def resolve_hook_names(
     """Return validated hook names: `hook_names` as given, or `site` at each of `layers`.
 
     Layers may be negative (counted from the end). With neither given, the layer one third of
-    the way through the model is used.
+    the way through the model is used. Repeated names, and two names of one HookPoint (aliases
+    such as `blocks.1.hook_resid_post` and `blocks.1.hook_out`), are refused.
     """
     n_layers = model.cfg.n_layers
     if hook_names is not None:
@@ -94,8 +113,6 @@ def resolve_hook_names(
                 )
             names.append(hook_name(site, layer % n_layers))
     check_hook_names(model, names)
-    if len(set(names)) != len(names):
-        raise ValueError(f"hook names repeat: {names}")
     return names
 
 

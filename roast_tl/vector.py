@@ -6,6 +6,7 @@ header, and is written atomically (temp file, fsync, rename) so a crash never le
 
 import json
 import os
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import Tensor
 
+from roast_tl._fingerprint import model_fingerprint
 from roast_tl._io import atomic_write_bytes
 from roast_tl._types import HookedModel, HookFn, Positions, SteeringMode
-from roast_tl.hooks import SteeringHook, check_alpha
+from roast_tl._warnings import RoastWarning
+from roast_tl.hooks import SteeringHook, check_alpha, check_direction
 from roast_tl.sites import check_hook_names, model_name, site_width
 
 FORMAT_VERSION = 1
@@ -48,11 +51,15 @@ class SteeringVector:
             if not isinstance(v, Tensor) or v.ndim != 1:
                 shape = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
                 raise ValueError(f"vector for {name!r} must be a 1-D tensor (d_act,), got {shape}")
-            if not torch.isfinite(v).all():
-                raise ValueError(f"vector for {name!r} contains NaN or inf")
+            check_direction(v, name)
             clean[name] = v.detach()
         self.vectors: dict[str, Float[Tensor, " d_act"]] = clean
         self.metadata: dict[str, Any] = dict(metadata or {})
+        self.allow_other_model = False
+        """Set by `load(..., allow_other_model=True)` (never saved): `steer` and `evaluate` then
+        accept this vector on a model other than the one its metadata names."""
+        self._loaded_from: Path | None = None
+        self._warned_unchecked = False
 
     def __getitem__(self, hook_name: str) -> Float[Tensor, " d_act"]:
         if hook_name not in self.vectors:
@@ -82,7 +89,10 @@ class SteeringVector:
     ) -> "SteeringVector":
         """Return a copy with every vector moved to `device` / cast to `dtype`."""
         moved = {n: v.to(device=device, dtype=dtype) for n, v in self.vectors.items()}
-        return SteeringVector(moved, self.metadata)
+        copy = SteeringVector(moved, self.metadata)
+        copy.allow_other_model = self.allow_other_model
+        copy._loaded_from = self._loaded_from
+        return copy
 
     def fwd_hooks(
         self, alpha: float, *, positions: Positions = "last", mode: SteeringMode = "add"
@@ -101,7 +111,11 @@ class SteeringVector:
         ]
 
     def check_model(self, model: HookedModel, *, allow_other_model: bool = False) -> None:
-        """Raise a ValueError if these vectors cannot steer `model` (names, widths, model name)."""
+        """Raise a ValueError if these vectors cannot steer `model` (names, widths, model name).
+
+        The model check passes when the recorded `model_name` (or `model_fingerprint`) matches
+        `model`, or when `allow_other_model` is True here or on the vector (set by `load`).
+        """
         check_hook_names(model, self.hook_names)
         for name, v in self.vectors.items():
             width = site_width(model, name)
@@ -110,15 +124,34 @@ class SteeringVector:
                     f"vector for {name!r} has width {v.shape[0]} but this model's activations "
                     f"there have width {width}; it was made for another model or site"
                 )
+        if allow_other_model or self.allow_other_model:
+            return
         made_for = self.metadata.get("model_name")
-        if made_for and not allow_other_model and made_for != model_name(model):
-            raise ValueError(
-                f"this vector was made for model {made_for!r} but the model is "
-                f"{model_name(model)!r}; pass allow_other_model=True to use it anyway"
-            )
+        if not made_for:
+            if self._loaded_from is not None and not self._warned_unchecked:
+                self._warned_unchecked = True
+                warnings.warn(
+                    f"{self._loaded_from} records no model_name, so roast_tl cannot check that "
+                    "it was made for this model; pass allow_other_model=True "
+                    "(--allow-other-model) to silence this",
+                    RoastWarning,
+                    stacklevel=3,
+                )
+            return
+        if _same_model(self.metadata, model):
+            return
+        raise ValueError(
+            f"this vector was made for model {made_for!r}; this model is {model_name(model)!r}. "
+            "If it fits anyway, pass allow_other_model=True (to SteeringVector.load, steer or "
+            "evaluate) or --allow-other-model (roast-tl)"
+        )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the vectors and metadata to `path` (safetensors), atomically; return the path."""
+        """Write the vectors and metadata to `path` (safetensors), atomically; return the path.
+
+        An error (a folder at `path`, a read-only folder) names `path` and leaves any file
+        already there untouched.
+        """
         path = Path(path)
         metadata = {
             **self.metadata,
@@ -127,7 +160,20 @@ class SteeringVector:
         }
         tensors = {name: v.detach().to("cpu").contiguous() for name, v in self.vectors.items()}
         payload = save_safetensors_bytes(tensors, metadata={_METADATA_KEY: json.dumps(metadata)})
-        atomic_write_bytes(path, payload)
+        if path.is_dir():
+            raise IsADirectoryError(
+                f"cannot save the steering vector to {path}: it is a folder; pass a file path "
+                f"such as {path / 'vector.safetensors'}"
+            )
+        try:
+            atomic_write_bytes(path, payload)
+        except OSError as err:
+            reason = err.strerror or str(err)
+            raise OSError(
+                err.errno,
+                f"cannot save the steering vector to {path}: {reason}; pass a path "
+                "in a folder you can write to",
+            ) from err
         return path
 
     @classmethod
@@ -138,7 +184,11 @@ class SteeringVector:
         *,
         allow_other_model: bool = False,
     ) -> "SteeringVector":
-        """Read a vector saved by `save`; with `model`, also check that it fits that model."""
+        """Read a vector saved by `save`; with `model`, also check that it fits that model.
+
+        `allow_other_model=True` is remembered on the vector (`vector.allow_other_model`), so a
+        later `steer` or `evaluate` accepts it too.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no steering vector file at {path}")
@@ -153,27 +203,68 @@ class SteeringVector:
             ) from err
         if _METADATA_KEY not in header:
             raise ValueError(f"{path} is a safetensors file but not a roast_tl steering vector")
-        metadata = json.loads(header[_METADATA_KEY])
-        version = metadata.get("format_version")
-        if not isinstance(version, int):
-            raise ValueError(
-                f"{path} has a missing or malformed format_version ({version!r}); it was not "
-                "written by SteeringVector.save or is corrupt; re-save it"
-            )
-        if version > FORMAT_VERSION:
-            raise ValueError(
-                f"{path} has format_version {version!r}, newer than this roast_tl understands "
-                f"({FORMAT_VERSION}); upgrade roast_tl to load it"
-            )
+        metadata = _parse_metadata(path, header[_METADATA_KEY])
         order = metadata.pop("tensor_order", None) or list(tensors)
-        if sorted(order) != sorted(tensors):
+        if not isinstance(order, list) or sorted(map(str, order)) != sorted(tensors):
             raise ValueError(
                 f"{path}: metadata lists hooks {order} but the file holds {sorted(tensors)}"
             )
-        vector = cls({name: tensors[name] for name in order}, metadata)
+        for name, tensor in tensors.items():
+            if not tensor.is_floating_point():
+                raise ValueError(
+                    f"{path}: the vector for {name!r} has dtype {tensor.dtype}, not floating "
+                    "point; a steering vector file holds float tensors (re-save it)"
+                )
+        try:
+            vector = cls({name: tensors[name] for name in order}, metadata)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
+        vector.allow_other_model = allow_other_model
+        vector._loaded_from = path
         if model is not None:
-            vector.check_model(model, allow_other_model=allow_other_model)
+            vector.check_model(model)
         return vector
+
+
+def _same_model(metadata: Mapping[str, Any], model: HookedModel) -> bool:
+    """True when the vector's recorded model is `model`: the same name or the same fingerprint."""
+    if metadata.get("model_name") == model_name(model):
+        return True
+    recorded = metadata.get("model_fingerprint")
+    return bool(recorded) and recorded == model_fingerprint(model)
+
+
+def _parse_metadata(path: Path, text: str) -> dict[str, Any]:
+    """Return the roast_tl metadata object of the file at `path`; errors name the file."""
+    try:
+        metadata = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{path}: its roast_tl metadata is not valid JSON ({err.msg}); the file is corrupt "
+            "or was not written by SteeringVector.save; re-save it"
+        ) from err
+    if not isinstance(metadata, dict):
+        raise ValueError(
+            f"{path}: its roast_tl metadata must be a JSON object, got "
+            f"{type(metadata).__name__}; re-save it with SteeringVector.save"
+        )
+    version = metadata.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(
+            f"{path} has a missing or malformed format_version ({version!r}, expected a positive "
+            "integer); it was not written by SteeringVector.save or is corrupt; re-save it"
+        )
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format_version {version!r}, newer than this roast_tl understands "
+            f"({FORMAT_VERSION}); upgrade roast_tl to load it"
+        )
+    made_for = metadata.get("model_name")
+    if made_for is not None and not isinstance(made_for, str):
+        raise ValueError(
+            f"{path}: model_name must be a string, got {made_for!r}; re-save the vector"
+        )
+    return metadata
 
 
 def _read_header_metadata(data: bytes) -> dict[str, str]:

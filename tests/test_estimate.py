@@ -1,18 +1,31 @@
 """`estimate`: a planted direction is recovered, the one call equals the stages, runs resume and
 are bit-reproducible, and the metadata says how the vector was made."""
 
+import warnings
+
 import pytest
 import torch
 
 import roast_tl
 import roast_tl.generation
+from roast_tl._fingerprint import model_fingerprint
+from roast_tl._warnings import RoastWarning
 from roast_tl.activations import ContrastMeans
 from roast_tl.estimate import vector_from_means, vector_metadata
 from roast_tl.pairs import build_contrast_set
 from roast_tl.rollouts import load_rollouts, sample_rollouts
 from roast_tl.scaling import l2_normalize, max_norm, softmax_scale
 from roast_tl.tasks.base import Task, TaskItem
-from tests.tiny_model import EMBED_HOOK, HOOK, make_rollout, make_tiny_model, tiny_task
+from roast_tl.vector import SteeringVector
+from tests.tiny_model import (
+    EMBED_HOOK,
+    HOOK,
+    make_rollout,
+    make_tiny_model,
+    make_tiny_model_in,
+    random_vector,
+    tiny_task,
+)
 
 ESTIMATE = {
     "layers": [1, 2],
@@ -83,18 +96,20 @@ def test_grouped_estimate_recovers_the_planted_direction_and_plain_does_not(plan
 def test_one_call_equals_the_stages(planted):
     model, task, rollouts, _, _ = planted
     items = task.items("train")[2:]
-    one_call = roast_tl.estimate_from_rollouts(
-        model,
-        task,
-        rollouts,
-        items=items,
-        hook_names=[EMBED_HOOK],
-        read_at="response_mean",
-        scaler=softmax_scale,
-        read_batch_size=5,
-        progress=False,
-    )
-    contrasts = roast_tl.build_contrast_set(rollouts, items, tokenizer=model.tokenizer)
+    with pytest.warns(RoastWarning, match="match none of the 7 items"):  # the 2 items left out
+        one_call = roast_tl.estimate_from_rollouts(
+            model,
+            task,
+            rollouts,
+            items=items,
+            hook_names=[EMBED_HOOK],
+            read_at="response_mean",
+            scaler=softmax_scale,
+            read_batch_size=5,
+            progress=False,
+        )
+    with pytest.warns(RoastWarning, match="match none of the 7 items"):
+        contrasts = roast_tl.build_contrast_set(rollouts, items, tokenizer=model.tokenizer)
     means = roast_tl.contrast_means(
         model, contrasts, [EMBED_HOOK], read_at="response_mean", progress=False
     )
@@ -140,6 +155,7 @@ def test_vector_metadata_is_the_one_record_for_every_method(tiny_model):
     assert metadata == {
         "method": "roast",
         "model_name": tiny_model.cfg.model_name,
+        "model_fingerprint": model_fingerprint(tiny_model),
         "d_model": 32,
         "hook_names": [HOOK],
         "task": "parity",
@@ -229,3 +245,61 @@ def test_bad_sites_and_hook_names_fail_before_any_sampling(tiny_model, monkeypat
         roast_tl.estimate(tiny_model, task, site="resid", progress=False)
     with pytest.raises(ValueError, match="unknown hook name"):
         roast_tl.estimate(tiny_model, task, hook_names=["blocks.1.hook_resid_pots"], progress=False)
+
+
+def _hook_warnings(caught):
+    return [w for w in caught if "forward hooks already attached" in str(w.message)]
+
+
+def test_estimate_from_rollouts_inside_a_steer_block_warns_and_records_it(planted):
+    model, task, rollouts, _, _ = planted
+    settings = {"hook_names": [HOOK], "progress": False}
+    plain = roast_tl.estimate_from_rollouts(model, task, rollouts, **settings)
+    assert "other_hooks_attached" not in plain.metadata
+    upstream = SteeringVector({EMBED_HOOK: torch.ones(32)}, {"model_name": model.cfg.model_name})
+    with roast_tl.steer(model, upstream, 3.0, positions="all"):
+        with pytest.warns(RoastWarning, match="estimate_from_rollouts runs with forward hooks"):
+            inside = roast_tl.estimate_from_rollouts(model, task, rollouts, **settings)
+    assert inside.metadata["other_hooks_attached"] is True
+    assert not torch.equal(inside[HOOK], plain[HOOK])  # the enclosing hook acted on the reads
+    assert {k: v for k, v in inside.metadata.items() if k != "other_hooks_attached"} == (
+        plain.metadata
+    )
+
+
+def test_estimate_inside_a_steer_block_warns_once_and_alpha_zero_changes_no_bit():
+    model = make_tiny_model_in(torch.bfloat16)  # also: estimate runs on a bfloat16 model
+    task = tiny_task()
+    settings = {**ESTIMATE, "layers": [1], "n_rollouts": 2}
+    plain = roast_tl.estimate(model, task, **settings)
+    assert all(torch.isfinite(t).all() for _, t in plain.items())
+    with roast_tl.steer(model, random_vector(model), 0.0):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            inside = roast_tl.estimate(model, task, **settings)
+    assert len(_hook_warnings(caught)) == 1
+    assert issubclass(_hook_warnings(caught)[0].category, RoastWarning)
+    assert inside.metadata == {**plain.metadata, "other_hooks_attached": True}
+    assert all(torch.equal(inside[name], plain[name]) for name in plain)  # alpha 0: no change
+    with roast_tl.steer(model, plain, 2.0):  # the bfloat16 model can be steered by it
+        assert roast_tl.generate(model, ["the movie was good"], max_new_tokens=2)
+
+
+@pytest.mark.parametrize(
+    "arguments,message",
+    [
+        ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
+        ({"read_batch_size": -1}, "read_batch_size must be at least 1, got -1"),
+    ],
+)
+def test_batch_sizes_below_one_fail_before_any_sampling(
+    tiny_model, monkeypatch, arguments, message
+):
+    monkeypatch.setattr(roast_tl.generation, "generate_tokens", _no_sampling)
+    with pytest.raises(ValueError, match=message):
+        roast_tl.estimate(tiny_model, tiny_task(), layers=[1], progress=False, **arguments)
+    rollouts = [make_rollout("q0", True), make_rollout("q0", False, index=1)]
+    with pytest.raises(ValueError, match="read_batch_size must be at least 1, got 0"):
+        roast_tl.estimate_from_rollouts(
+            tiny_model, tiny_task(), rollouts, layers=[1], read_batch_size=0, progress=False
+        )

@@ -4,11 +4,14 @@ interval and `pick_alpha`."""
 import json
 
 import pytest
+import torch
 
 import roast_tl
+from roast_tl._warnings import RoastWarning
 from roast_tl.evaluate import evaluate, pick_alpha, wilson_interval
 from roast_tl.tasks.base import Task, TaskItem
-from tests.tiny_model import PROMPTS, random_vector, tiny_task
+from roast_tl.vector import SteeringVector
+from tests.tiny_model import HOOK, PROMPTS, make_tiny_model_in, random_vector, tiny_task, unchecked
 
 
 def _scripted_task(golds):
@@ -129,3 +132,72 @@ def test_a_vector_for_another_model_is_refused(tiny_model):
     vector.metadata["model_name"] = "someone/else"
     with pytest.raises(ValueError, match="made for model 'someone/else'"):
         evaluate(tiny_model, tiny_task(), vector, 1.0, progress=False)
+
+
+def test_allow_other_model_is_taken_here_or_remembered_from_load(tiny_model, tmp_path):
+    task = tiny_task()
+    vector = random_vector(tiny_model)
+    vector.metadata["model_name"] = "/old/path"
+    expected = evaluate(
+        tiny_model, task, vector, 1.0, progress=False, allow_other_model=True
+    ).records
+    loaded = SteeringVector.load(
+        vector.save(tmp_path / "f7.safetensors"), tiny_model, allow_other_model=True
+    )
+    assert evaluate(tiny_model, task, loaded, 1.0, progress=False).records == expected
+    with pytest.raises(ValueError, match="--allow-other-model"):
+        evaluate(tiny_model, task, SteeringVector.load(tmp_path / "f7.safetensors"), 1.0)
+
+
+def test_evaluate_inside_a_steer_block_warns_and_records_it(tiny_model):
+    task = tiny_task()
+    items = task.items("train")
+    vector = random_vector(tiny_model, scale=8.0)
+    plain = evaluate(tiny_model, task, items=items, progress=False)
+    assert "other_hooks_attached" not in plain.settings
+    with roast_tl.steer(tiny_model, vector, 1.0, positions="all"):
+        with pytest.warns(RoastWarning, match="forward hooks already attached.*hook_resid_post"):
+            inside = evaluate(tiny_model, task, items=items, progress=False)
+        texts = roast_tl.generate(tiny_model, [i.prompt for i in items], max_new_tokens=3)
+    assert [r.completion for r in inside.records] == texts  # the enclosing hooks did act
+    assert texts != [r.completion for r in plain.records]
+    assert inside.settings["other_hooks_attached"] is True and inside.settings["steered"] is False
+    # Its own vector's hooks are attached after the check, so they never count:
+    own = evaluate(tiny_model, task, vector, 1.0, items=items, positions="all", progress=False)
+    assert "other_hooks_attached" not in own.settings and own.settings["steered"] is True
+
+
+@pytest.mark.parametrize("batch_size", [0, -4])
+def test_batch_size_below_one_is_refused(tiny_model, batch_size):
+    with pytest.raises(ValueError, match=f"batch_size must be at least 1, got {batch_size}"):
+        evaluate(tiny_model, tiny_task(), batch_size=batch_size, progress=False)
+
+
+@pytest.mark.parametrize("batch_size", [2.0, True, "8"])
+def test_batch_size_must_be_an_int(tiny_model, batch_size):
+    with pytest.raises(TypeError, match="batch_size must be a positive int"):
+        unchecked(evaluate)(tiny_model, tiny_task(), batch_size=batch_size, progress=False)
+
+
+def test_a_raw_tensor_instead_of_a_vector_says_to_wrap_it(tiny_model):
+    with pytest.raises(TypeError, match="evaluate needs a SteeringVector, got dict; wrap"):
+        unchecked(evaluate)(tiny_model, tiny_task(), {HOOK: torch.ones(32)}, 1.0)
+
+
+def test_evaluate_a_bfloat16_model():
+    model = make_tiny_model_in(torch.bfloat16)
+    task = tiny_task()
+    vector = random_vector(model, scale=8.0)
+    unsteered = evaluate(model, task, items=task.items("train"), progress=False)
+    zero = evaluate(model, task, vector, 0.0, items=task.items("train"), progress=False)
+    assert zero.records == unsteered.records
+    steered = evaluate(
+        model, task, vector, 1.0, items=task.items("train"), positions="all", progress=False
+    )
+    with roast_tl.steer(model, vector, 1.0, positions="all"):
+        texts = roast_tl.generate(model, [i.prompt for i in task.items("train")], max_new_tokens=3)
+    assert (
+        [r.completion for r in steered.records]
+        == texts
+        != [r.completion for r in unsteered.records]
+    )

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 import roast_tl
+import roast_tl.generation as generation
 from roast_tl.generation import complete, generate_tokens, sample_next
 from roast_tl.hooks import CURRENT_WINDOW
-from tests.tiny_model import HOOK, PROMPTS, encode, random_vector
+from tests.tiny_model import HOOK, PROMPTS, encode, random_vector, unchecked
 
 
 def _encoded(model, prompts=PROMPTS[:6]):
@@ -192,3 +193,93 @@ def test_generate_returns_texts_and_seeds_prompt_i_with_seed_plus_i(tiny_model):
     assert alone == texts[2:]
     greedy = roast_tl.generate(tiny_model, prompts, max_new_tokens=5)
     assert greedy == [row[0].text for row in complete(tiny_model, prompts, max_new_tokens=5)]
+
+
+def test_complete_takes_one_seed_per_sample_so_each_sample_depends_on_its_own_seed(tiny_model):
+    messages = list(PROMPTS[:2])
+    seeds = [11, 12, 13, 21, 22, 23]  # message-major: seeds[i * n + k]
+    out = complete(tiny_model, messages, n=3, max_new_tokens=4, temperature=1.0, seeds=seeds)
+    for i, message in enumerate(messages):
+        for k in range(3):
+            alone = complete(
+                tiny_model, [message], max_new_tokens=4, temperature=1.0, seeds=[seeds[3 * i + k]]
+            )
+            assert out[i][k] == alone[0][0]
+    # One seed per message instead: the n samples share its generator, drawing in turn.
+    shared = complete(tiny_model, messages, n=3, max_new_tokens=4, temperature=1.0, seeds=[11, 21])
+    assert shared != out
+    with pytest.raises(ValueError, match="one seed per user message or one per sample"):
+        complete(tiny_model, messages, n=3, max_new_tokens=4, temperature=1.0, seeds=[1, 2, 3])
+
+
+def test_a_bare_string_or_a_non_string_prompt_is_a_type_error(tiny_model):
+    """S6, U3: a str would be generated one character at a time; None reached the tokenizer."""
+    with pytest.raises(TypeError, match=r"must be a list of strings, got a single str; wrap"):
+        unchecked(roast_tl.generate)(tiny_model, "the movie", max_new_tokens=2)
+    with pytest.raises(TypeError, match="user_messages must be a list of strings"):
+        unchecked(complete)(tiny_model, "the movie", max_new_tokens=2)
+    with pytest.raises(TypeError, match=r"prompts\[1\] is NoneType, not str"):
+        unchecked(roast_tl.generate)(tiny_model, ["the movie", None], max_new_tokens=2)
+
+
+def test_a_nan_temperature_is_a_clear_error_everywhere(tiny_model):
+    nan = float("nan")
+    with pytest.raises(ValueError, match="need temperature >= 0"):
+        roast_tl.generate(tiny_model, ["the movie"], max_new_tokens=2, temperature=nan)
+    with pytest.raises(ValueError, match="need temperature >= 0"):
+        generate_tokens(tiny_model, _encoded(tiny_model)[:1], max_new_tokens=2, temperature=nan)
+    with pytest.raises(ValueError, match="need temperature >= 0"):
+        sample_next(torch.zeros(1, 3), temperature=nan, top_p=1.0, uniforms=torch.zeros(1))
+
+
+def test_a_prompt_past_the_models_context_is_refused(tiny_model):
+    """S10: the tiny model's context is 256 tokens (cfg.n_ctx); prompt + new tokens must fit."""
+    assert tiny_model.cfg.n_ctx == 256
+    fits = [[1] + [5] * 245]  # 246 tokens + 10 new = 256
+    assert (
+        len(generate_tokens(tiny_model, fits, max_new_tokens=10, stop_token_ids=()).tokens[0]) == 10
+    )
+    with pytest.raises(ValueError, match=r"247 tokens plus max_new_tokens=10 exceeds the model's "):
+        generate_tokens(tiny_model, [[1] + [5] * 246, [1, 5]], max_new_tokens=10)
+    with pytest.raises(ValueError, match="context of 256 tokens"):
+        roast_tl.generate(tiny_model, ["the movie"], max_new_tokens=300)
+
+
+def _blow_up(activation, hook):
+    return activation * float("inf")
+
+
+def test_non_finite_logits_raise_instead_of_emitting_padding(tiny_model, monkeypatch):
+    """S7: an overflowing steering hook made NaN logits, and greedy decoding emitted pad tokens."""
+    with tiny_model.hooks(fwd_hooks=[(HOOK, _blow_up)]):
+        with pytest.raises(
+            ValueError,
+            match=r"non-finite .* at decoding step 0 in 1 of 1 rows; "
+            r"the steering hooks .* use a smaller alpha",
+        ):
+            roast_tl.generate(tiny_model, ["the movie"], max_new_tokens=3)
+    assert CURRENT_WINDOW.get() is None
+    real_step = generation.forward_step
+    calls = [0]
+
+    def nan_on_third_step(*args, **kwargs):
+        logits, past = real_step(*args, **kwargs)
+        calls[0] += 1
+        if calls[0] == 3:
+            logits = logits.clone()
+            logits[1, 4] = float("nan")
+        return logits, past
+
+    monkeypatch.setattr(generation, "forward_step", nan_on_third_step)
+    with pytest.raises(ValueError, match=r"step 2 in 1 of 2 rows; no hook is attached"):
+        generate_tokens(tiny_model, _encoded(tiny_model)[:2], max_new_tokens=5, stop_token_ids=())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_sample_next_takes_uniforms_from_another_device():
+    """U6: the per-prompt generators draw on the CPU; the logits may live on a GPU."""
+    gen = torch.Generator().manual_seed(0)
+    logits, uniforms = torch.randn(8, 300, generator=gen), torch.rand(8, generator=gen)
+    expected = sample_next(logits, temperature=0.8, top_p=0.9, uniforms=uniforms)
+    on_gpu = sample_next(logits.cuda(), temperature=0.8, top_p=0.9, uniforms=uniforms)
+    assert torch.equal(on_gpu.cpu(), expected)

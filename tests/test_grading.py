@@ -5,12 +5,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from roast_tl.tasks.grading import (
+    MAX_NUMBER_DIGITS,
     extract_choice_letter,
     extract_final_number,
     extract_label,
     gsm8k_gold,
     normalize_number,
 )
+from tests.tiny_model import finishes_within
 
 
 @pytest.mark.parametrize(
@@ -76,6 +78,14 @@ def test_extract_final_number(text, expected):
         ("-0", "0"),
         ("7.", "7"),
         ("123456789012345678901", "123456789012345678901"),
+        # Exact beyond the default 28-digit decimal precision (it used to round these).
+        ("1.000000000000000000000000000001", "1.000000000000000000000000000001"),
+        ("1e3", "1000"),
+        ("2.5e-3", "0.0025"),
+        ("1e999", "1" + "0" * 999),  # 1000 digits: the longest accepted
+        ("1e1000", None),  # 1001 digits
+        ("0." + "0" * 998 + "1", "0." + "0" * 998 + "1"),  # 1000 digits written out
+        ("0." + "0" * 999 + "1", None),
         ("abc", None),
         ("nan", None),
     ],
@@ -129,6 +139,24 @@ def test_gsm8k_gold():
         gsm8k_gold("no final line")
     with pytest.raises(ValueError, match="no plain number"):
         gsm8k_gold("so\n#### many")
+    # The worked answer must grade as correct: the grader reads "1e3" as 1 (no exponents).
+    with pytest.raises(ValueError, match="the grader reads the final number '1e3' as '1'"):
+        gsm8k_gold("so\n#### 1e3")
+
+
+@pytest.mark.parametrize("number", ["1e999999999", "1e-999999999", "9" * 1001, "1e1000"])
+def test_numbers_too_long_to_write_out_are_refused_quickly(number):
+    # "1e999999999" used to build a billion-digit int, "1e-999999999" a billion-character string.
+    assert finishes_within(10, normalize_number, number)
+    assert normalize_number(number) is None
+    with pytest.raises(ValueError, match=f"no plain number of at most {MAX_NUMBER_DIGITS} digits"):
+        gsm8k_gold(f"so\n#### {number}")
+
+
+@given(st.integers(min_value=-(10**MAX_NUMBER_DIGITS - 1), max_value=10**MAX_NUMBER_DIGITS - 1))
+def test_normalize_number_is_exact_for_every_integer_up_to_the_cap(n):
+    assert normalize_number(str(n)) == str(n)
+    assert normalize_number(f"{n}.000") == str(n)
 
 
 @given(st.integers(min_value=-(10**18), max_value=10**18))

@@ -1,15 +1,17 @@
 """The demo: estimate, pick alpha on dev, compare unsteered and steered on test, save everything."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 import roast_tl.harness.demo as demo
+import roast_tl.rollouts as rollouts_module
 from roast_tl.evaluate import EvalResult, pick_alpha
 from roast_tl.harness.demo import DemoConfig, result_table, run_demo
 from roast_tl.rollouts import load_rollouts
 from roast_tl.vector import SteeringVector
-from tests.tiny_model import tiny_task
+from tests.tiny_model import make_tiny_model, tiny_task
 
 
 @pytest.fixture
@@ -72,3 +74,95 @@ def test_result_table_lines_up_accuracy_interval_and_n():
     assert table.splitlines()[-1] == (
         "| unsteered                    |    0.250 | [0.100, 0.500] |   40 |"
     )
+
+
+def _small(tmp_path, **overrides):
+    config = DemoConfig(
+        layers=[1], n_train=4, n_rollouts=2, alphas=[1.0], out=str(tmp_path), progress=False
+    )
+    return replace(config, **overrides)
+
+
+def _folder(path):
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
+def test_a_rerun_resumes_and_results_record_the_fingerprints(demo_env, tmp_path, monkeypatch):
+    model, task = demo_env
+    first = run_demo(_small(tmp_path))
+    assert set(first["settings"]["fingerprints"]) == {"model", "tokenizer", "task_data"}
+    sampled = []
+    real_complete = rollouts_module.complete
+
+    def counting_complete(*args, **kwargs):
+        sampled.append(args[1])
+        return real_complete(*args, **kwargs)
+
+    monkeypatch.setattr(rollouts_module, "complete", counting_complete)
+    # The same settings, another batch size and the same model booted from another path.
+    again_model = make_tiny_model()
+    monkeypatch.setattr(demo, "load_model", lambda name=None: again_model)
+    second = run_demo(_small(tmp_path, batch_size=3))
+    assert sampled == []  # every rollout reused
+    assert second["test"] == first["test"] and second["settings"] == first["settings"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"seed": 1}, r"seed 0 → 1"),
+        ({"alphas": [2.0]}, r"alphas \[1\.0\] → \[2\.0\]"),
+        ({"model": "seed 5"}, r"model \(another\)"),
+        ({"task": "regold"}, r"task_data \(another\)"),
+    ],
+)
+def test_a_folder_made_with_other_settings_is_refused_before_any_work(
+    demo_env, tmp_path, monkeypatch, change, message
+):
+    """S1: the demo reused another seed's or model's rollouts and recorded the new settings."""
+    model, task = demo_env
+    run_demo(_small(tmp_path))
+    before = _folder(tmp_path)
+    if "model" in change:
+        other = make_tiny_model(seed=5)
+        monkeypatch.setattr(demo, "load_model", lambda name=None: other)
+        change = {}
+    elif "task" in change:
+        regold = {s: [replace(i, gold="odd") for i in items] for s, items in task.splits.items()}
+        other_task = type(task)(task.name, regold, task.extract_answer, task.max_new_tokens)
+        monkeypatch.setattr(demo, "load_task", lambda name, **kwargs: other_task)
+        change = {}
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a refused folder must be refused before any work")
+
+    monkeypatch.setattr(demo, "estimate", must_not_run)
+    with pytest.raises(
+        ValueError,
+        match=f"results.json holds results made with other settings "
+        f"\\({message}\\); pass a new --out",
+    ):
+        run_demo(_small(tmp_path, **change))
+    assert _folder(tmp_path) == before
+
+
+def test_a_truncated_results_json_is_an_error_naming_it(demo_env, tmp_path):
+    (tmp_path / "results.json").write_text('{"settings": {"seed"')
+    with pytest.raises(ValueError, match=r"results\.json: invalid JSON .* may be truncated"):
+        run_demo(_small(tmp_path))
+
+
+def test_an_interrupted_run_leaves_only_its_appended_rollouts(demo_env, tmp_path, monkeypatch):
+    """The vector, records and results.json are written together at the end: an interrupted
+    run never leaves a vector or records of one run without the results.json that names it."""
+    real_evaluate = demo.evaluate
+
+    def interrupted_on_test(model, task, *args, items, **kwargs):
+        if {i.id for i in items} == {i.id for i in task.items("test")}:
+            raise KeyboardInterrupt
+        return real_evaluate(model, task, *args, items=items, **kwargs)
+
+    monkeypatch.setattr(demo, "evaluate", interrupted_on_test)
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(_small(tmp_path))
+    assert list(_folder(tmp_path)) == ["rollouts.jsonl"]

@@ -2,7 +2,9 @@
 and tables that hold what was measured."""
 
 import csv
+import dataclasses
 import json
+import os
 import sys
 from types import SimpleNamespace
 
@@ -14,6 +16,7 @@ from roast_tl.evaluate import pick_alpha
 from roast_tl.harness.baselines import MethodContext, SteeringSetup
 from roast_tl.harness.sweep import (
     CellCache,
+    file_safe,
     markdown_table,
     run_cell,
     run_sweep,
@@ -22,8 +25,9 @@ from roast_tl.harness.sweep import (
     tune_alpha,
     write_tables,
 )
+from roast_tl.tasks.base import Task
 from roast_tl.vector import SteeringVector
-from tests.tiny_model import tiny_task
+from tests.tiny_model import make_tiny_model, tiny_task
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -118,8 +122,20 @@ def test_cell_cache_refuses_a_folder_made_with_other_settings(tmp_path):
     cache.put("t/none/1", {"test_accuracy": 0.5})
     again = CellCache(tmp_path / "cells.json", {"n_train": 4})
     assert "t/none/1" in again and again["t/none/1"] == {"test_accuracy": 0.5}
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"other settings \(n_train 4 → 5\); use another"):
         CellCache(tmp_path / "cells.json", {"n_train": 5})
+
+
+def test_a_truncated_or_foreign_cells_json_is_an_error_naming_the_file(tmp_path):
+    """U2: a truncated cells.json gave "Expecting value: line 42 column 11" and no file name."""
+    path = tmp_path / "cells.json"
+    CellCache(path, {"n_train": 4}).put("t/none/1", {"test_accuracy": 0.5})
+    path.write_text(path.read_text()[:30])
+    with pytest.raises(ValueError, match=r"cells\.json: invalid JSON .* may be truncated"):
+        CellCache(path, {"n_train": 4})
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"cells\.json is not a sweep cache"):
+        CellCache(path, {"n_train": 4})
 
 
 def test_run_sweep_samples_once_per_seed_tunes_on_dev_writes_tables_and_resumes(
@@ -206,3 +222,94 @@ def test_tables_are_written_without_matplotlib(tmp_path, monkeypatch):
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "summary.json", "summary.md"]
     assert (tmp_path / "rows.csv").read_text().splitlines()[1] == "t,caa,1,2.0,1,0.5,4"
+
+
+def _none_sweep(model, task, out, **overrides):
+    kwargs = {"layers": [1], "out_dir": out, "seeds": [1], "n_train": 2, "progress": False}
+    return run_sweep(model, task, ["none"], **{**kwargs, **overrides})
+
+
+def test_a_folder_made_with_another_model_or_task_data_is_refused(
+    tiny_model, tmp_path, monkeypatch
+):
+    """S1: cells.json's config ignored the model and the task data, so a second sweep with
+    another model or task file printed the first one's table."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # a "none"-only sweep has no curves
+    task = _task()
+    rows = _none_sweep(tiny_model, task, tmp_path)
+    config = json.loads((tmp_path / "cells.json").read_text())["config"]
+    assert {"model", "tokenizer", "task_data"} <= set(config)
+    with pytest.raises(ValueError, match=r"other settings \(model \(another\)\)"):
+        _none_sweep(make_tiny_model(seed=5), task, tmp_path)
+    regold = {
+        split: [dataclasses.replace(item, gold="odd") for item in items]
+        for split, items in task.splits.items()
+    }
+    other_data = Task(task.name, regold, task.extract_answer, task.max_new_tokens)
+    with pytest.raises(ValueError, match=r"other settings \(task_data \(another\)\)"):
+        _none_sweep(tiny_model, other_data, tmp_path)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the same model, booted from another path, must resume")
+
+    monkeypatch.setattr(sweep, "evaluate", must_not_run)
+    again = make_tiny_model()
+    assert again.cfg.model_name != tiny_model.cfg.model_name
+    assert _none_sweep(again, task, tmp_path) == rows
+
+
+def test_empty_or_repeated_methods_and_seeds_are_refused(tiny_model, tmp_path):
+    """S5: `--seeds 1,1,1` reported one seed as three with std 0; empty lists wrote empty tables."""
+    task = _task()
+    for overrides, message in [
+        ({"seeds": [1, 1, 1]}, "seeds repeat 1; list each once"),
+        ({"seeds": []}, "at least one entry in seeds"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            _none_sweep(tiny_model, task, tmp_path, **overrides)
+    with pytest.raises(ValueError, match="methods repeat roast; list each once"):
+        run_sweep(tiny_model, task, ["roast", "roast"], layers=[1], out_dir=tmp_path)
+    with pytest.raises(ValueError, match="at least one entry in methods"):
+        run_sweep(tiny_model, task, [], layers=[1], out_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_task_name_makes_the_sweep_write_outside_its_folder(tiny_model, tmp_path):
+    """L3: a task named "x/../../../../escaped" wrote its rollouts outside out_dir."""
+    out = tmp_path / "a" / "b" / "out"
+    task = tiny_task(n_train=2, n_dev=1, n_test=1, name="x/../../escaped")
+    run_sweep(
+        tiny_model,
+        task,
+        ["roast"],
+        layers=[1],
+        out_dir=out,
+        seeds=[1],
+        n_train=2,
+        n_rollouts=2,
+        alphas={"add": [1.0]},
+        progress=False,
+    )
+    written = [os.path.join(root, f) for root, _, files in os.walk(tmp_path) for f in files]
+    assert written and all(path.startswith(str(out) + os.sep) for path in written)
+    assert (out / f"rollouts_{file_safe(task.name)}_1.jsonl").exists()
+    assert file_safe("x/../../escaped").startswith("x_.._.._escaped-")
+    assert file_safe("a/b") != file_safe("a_b") == "a_b"  # sanitized names do not collide
+    assert file_safe("..").startswith("task-") and "/" not in file_safe("../..")
+
+
+def test_tables_are_replaced_atomically(tmp_path, monkeypatch):
+    """L5: an interrupted write_tables leaves the previous rows.csv and summary files whole."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # the tables only
+    row = {"task": "t", "method": "caa", "seed": 1, "alpha": 2.0, "layers": "1", "n_test": 4}
+    write_tables([{**row, "test_accuracy": 0.5}], tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def interrupt(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_tables([{**row, "test_accuracy": 0.75}], tmp_path)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

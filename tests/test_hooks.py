@@ -15,6 +15,7 @@ from tests.tiny_model import (
     PROMPTS,
     construct_unchecked,
     encode,
+    make_tiny_model_in,
     random_vector,
     tiny_task,
     unchecked,
@@ -192,3 +193,90 @@ def test_steer_can_skip_the_model_check(tiny_model):
     with roast_tl.steer(tiny_model, other, 1.0, check_model=False):
         steered = tiny_model(tokens)
     assert torch.equal(steered, tiny_model.run_with_hooks(tokens, fwd_hooks=other.fwd_hooks(1.0)))
+
+
+def test_steer_accepts_another_models_vector_when_allowed_here_or_at_load(tiny_model, tmp_path):
+    other = random_vector(tiny_model)
+    other.metadata["model_name"] = "/old/path"
+    tokens = _tokens(tiny_model)
+    expected = tiny_model.run_with_hooks(tokens, fwd_hooks=other.fwd_hooks(1.0))
+    with roast_tl.steer(tiny_model, other, 1.0, allow_other_model=True):
+        assert torch.equal(tiny_model(tokens), expected)
+    loaded = SteeringVector.load(
+        other.save(tmp_path / "v.safetensors"), tiny_model, allow_other_model=True
+    )
+    with roast_tl.steer(tiny_model, loaded, 1.0):  # remembered from load
+        assert torch.equal(tiny_model(tokens), expected)
+
+
+@pytest.mark.parametrize("raw", ["tensor", "dict"])
+def test_steer_with_a_raw_tensor_or_dict_says_to_wrap_it(tiny_model, raw):
+    direction = torch.ones(tiny_model.cfg.d_model)
+    vector = direction if raw == "tensor" else {HOOK: direction}
+    kind = "Tensor" if raw == "tensor" else "dict"
+    with pytest.raises(TypeError, match=rf"steer needs a SteeringVector, got {kind}; wrap"):
+        with roast_tl.steer(tiny_model, vector, 1.0):
+            pass
+    with pytest.raises(TypeError, match="needs a SteeringVector"):
+        with roast_tl.steer(tiny_model, vector, 1.0, check_model=False):
+            pass
+
+
+def test_alpha_times_the_vector_must_fit_in_float32(tiny_model):
+    vector = SteeringVector({HOOK: torch.full((32,), 2.0)}, {"model_name": "x"})
+    # 2e38 * 2 = 4e38 > 3.4e38 (float32 max): refused before any pass runs.
+    with pytest.raises(
+        ValueError, match=r"alpha·max\|v\| for blocks\.1\.hook_resid_post is 4e\+38"
+    ):
+        vector.fwd_hooks(2e38)
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        with roast_tl.steer(tiny_model, vector, -1e300, check_model=False):
+            pass
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        SteeringHook(torch.ones(3), 1e39)
+    assert SteeringHook(torch.full((3,), 2.0), 1.5e38).alpha == 1.5e38  # 3e38 still fits
+
+
+def test_a_float16_activation_checks_its_own_range():
+    hook = SteeringHook(torch.full((4,), 2.0), 4e4)  # 8e4 fits float32, not float16 (65504)
+    activation = torch.zeros(1, 2, 4)
+    assert torch.equal(hook(activation, HookPoint())[0, -1], torch.full((4,), 8e4))
+    with pytest.raises(ValueError, match=r"is 8e\+04, beyond the float16 range"):
+        hook(activation.half(), HookPoint())
+    bf16 = hook(activation.bfloat16(), HookPoint())  # bfloat16 has float32's range
+    assert bf16.dtype == torch.bfloat16 and torch.isfinite(bf16).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_a_hook_refuses_an_integer_vector(dtype):
+    with pytest.raises(TypeError, match=f"has dtype {dtype}; steering vectors must be floating"):
+        construct_unchecked(SteeringHook, torch.ones(3, dtype=dtype), 1.0)
+
+
+@pytest.fixture(scope="module")
+def bf16_model():
+    return make_tiny_model_in(torch.bfloat16)
+
+
+def test_steering_a_bfloat16_model(bf16_model):
+    model = bf16_model
+    assert next(model.parameters()).dtype == torch.bfloat16
+    tokens = _tokens(model)
+    vector = random_vector(model)  # float32: the hook casts it to the activation's dtype
+    base = model(tokens)
+    with roast_tl.steer(model, vector, 0.0, positions="all"):
+        assert torch.equal(model(tokens), base)  # alpha 0 is the unsteered model, bit for bit
+    _, clean = model.run_with_cache(tokens, names_filter=[HOOK])
+    with roast_tl.steer(model, vector, 2.5):
+        _, steered = model.run_with_cache(tokens, names_filter=[HOOK])
+    assert steered[HOOK].dtype == torch.bfloat16
+    expected = clean[HOOK][0, -1] + 2.5 * vector[HOOK].to(torch.bfloat16)
+    assert torch.equal(steered[HOOK][0, -1], expected)
+    assert torch.equal(steered[HOOK][0, :-1], clean[HOOK][0, :-1])
+    prompts = list(PROMPTS[:3])
+    unsteered = roast_tl.generate(model, prompts, max_new_tokens=4)
+    with roast_tl.steer(model, vector, 0.0):
+        assert roast_tl.generate(model, prompts, max_new_tokens=4) == unsteered
+    with roast_tl.steer(model, vector, 4.0, positions="all"):
+        assert roast_tl.generate(model, prompts, max_new_tokens=4) != unsteered
+    assert not any(hp.has_hooks() for hp in model.hook_dict.values())

@@ -3,7 +3,9 @@
 The embedded SmolLM2 itself is loaded only by the slow tests (test_real_model.py).
 """
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -12,8 +14,17 @@ import pytest
 import torch
 
 import roast_tl.models as models
-from roast_tl.models import cache_dir, default_gguf_path, load_hf, load_model
-from tests.tiny_model import make_tiny_hf_model
+from roast_tl._fingerprint import model_fingerprint
+from roast_tl.models import (
+    DEFAULT_MODEL_HF_NAME,
+    cache_dir,
+    default_gguf_path,
+    load_hf,
+    load_model,
+    model_identity,
+)
+from roast_tl.vector import SteeringVector
+from tests.tiny_model import HOOK, make_tiny_hf_model
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +97,102 @@ def test_importing_roast_tl_leaves_the_environment_alone():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_folder_is_the_same_model_however_its_path_is_spelled(
+    hf_folder, tmp_path, monkeypatch, no_offline_flag
+):
+    folder, _ = hf_folder
+    absolute = load_model(folder.resolve())
+    assert absolute.cfg.model_name == str(folder.resolve())
+    monkeypatch.chdir(folder.parent)
+    relative = load_model(f"./{folder.name}")
+    assert relative.cfg.model_name == absolute.cfg.model_name
+    assert model_identity(f"{folder.name}/../{folder.name}") == absolute.cfg.model_name
+    path = SteeringVector({HOOK: torch.ones(32)}, {"model_name": absolute.cfg.model_name}).save(
+        tmp_path / "v.safetensors"
+    )
+    assert SteeringVector.load(path, relative).hook_names == [HOOK]
+
+
+def test_a_copied_folder_is_another_name_but_the_same_fingerprint(
+    hf_folder, tmp_path, no_offline_flag
+):
+    folder, _ = hf_folder
+    copy = shutil.copytree(folder, tmp_path / "copied")
+    original, copied = load_model(folder), load_model(copy)
+    assert copied.cfg.model_name == str(copy.resolve()) != original.cfg.model_name
+    meta = {"model_name": original.cfg.model_name, "model_fingerprint": model_fingerprint(original)}
+    path = SteeringVector({HOOK: torch.ones(32)}, meta).save(tmp_path / "v.safetensors")
+    assert SteeringVector.load(path, copied).hook_names == [HOOK]
+    without = SteeringVector({HOOK: torch.ones(32)}, {"model_name": original.cfg.model_name})
+    with pytest.raises(ValueError, match="this vector was made for model"):
+        without.check_model(copied)  # by name alone the copy is another model
+
+
+def _hf_like_folder(path, config):
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(config))
+    return path
+
+
+def test_model_identity_names_hub_models_by_their_hub_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    snapshot = _hf_like_folder(
+        tmp_path / "hub" / "models--org--some-model" / "snapshots" / "abc123", {}
+    )
+    assert model_identity(snapshot) == "org/some-model"
+    named = _hf_like_folder(tmp_path / "saved", {"_name_or_path": "org/base-model"})
+    assert model_identity(named) == "org/base-model"
+    assert model_identity("./saved") == "org/base-model"
+    local = _hf_like_folder(tmp_path / "local", {"_name_or_path": "/somewhere/else/model"})
+    assert model_identity(local) == str(local)  # a path is no name: the absolute path
+    _hf_like_folder(tmp_path / "org" / "base-model", {})  # "org/base-model" is a folder here
+    assert model_identity(named) == str(named)
+    assert model_identity("./local/") == str(local)
+
+
+def test_the_default_model_has_its_hub_name_however_it_is_loaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROAST_TL_CACHE", str(tmp_path / "cache"))
+    for name in (None, "SmolLM2-135M-Instruct", DEFAULT_MODEL_HF_NAME):
+        assert model_identity(name) == DEFAULT_MODEL_HF_NAME
+    gguf = tmp_path / "pkg" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"")
+    assert model_identity(gguf) == DEFAULT_MODEL_HF_NAME
+    other = tmp_path / "pkg" / "other.Q8_0.gguf"
+    other.write_bytes(b"")
+    assert model_identity(other) == str(other)
+    # A cache folder made before roast_tl recorded its source:
+    old = _hf_like_folder(tmp_path / "cache" / "SmolLM2-135M-Instruct.Q4_1-float32", {})
+    assert model_identity(old) == DEFAULT_MODEL_HF_NAME
+
+
+def test_a_dequantized_cache_folder_records_its_source_with_normal_modes(
+    tmp_path, monkeypatch, no_offline_flag
+):
+    gguf = tmp_path / "pkg" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"")
+    monkeypatch.setenv("ROAST_TL_CACHE", str(tmp_path / "elsewhere"))
+    real = models._from_pretrained
+
+    def fake_gguf(source, gguf_file, dtype):
+        return make_tiny_hf_model(seed=3) if gguf_file else real(source, gguf_file, dtype)
+
+    monkeypatch.setattr(models, "_from_pretrained", fake_gguf)
+    before = os.umask(0o022)
+    try:
+        load_hf(gguf)
+    finally:
+        os.umask(before)
+    target = tmp_path / "elsewhere" / "SmolLM2-135M-Instruct.Q4_1-float32"
+    assert json.loads((target / "roast_tl_source.json").read_text()) == {
+        "model_name": DEFAULT_MODEL_HF_NAME
+    }
+    assert target.stat().st_mode & 0o777 == 0o755
+    assert {f.name: f.stat().st_mode & 0o777 for f in target.iterdir()} == {
+        f.name: 0o644 for f in target.iterdir()
+    }
+    moved = shutil.copytree(target, tmp_path / "moved")  # found anywhere by its record
+    assert load_model(moved).cfg.model_name == DEFAULT_MODEL_HF_NAME

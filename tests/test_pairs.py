@@ -1,8 +1,11 @@
 """ROC contrast groups, built from rollouts and a tokenizer alone (no model runs here)."""
 
+import warnings
+
 import pytest
 
 from roast_tl._tokens import encode_prompt
+from roast_tl._warnings import RoastWarning
 from roast_tl.pairs import (
     ContrastGroup,
     ContrastSet,
@@ -12,7 +15,14 @@ from roast_tl.pairs import (
     written_answer_tokens,
 )
 from roast_tl.tasks.base import TaskItem
-from tests.tiny_model import make_rollout, make_tiny_tokenizer
+from tests.tiny_model import make_rollout, make_tiny_tokenizer, unchecked
+
+
+def _quietly(function, *args, **kwargs):
+    """Call `function`, failing on any warning it raises."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return function(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +48,11 @@ ROLLOUTS = [
     make_rollout("none_right", False),
     make_rollout("none_wrong", True),
     make_rollout("none_wrong_no_fallback", True),
-    make_rollout("not_in_items", False),
 ]
 
 
 def test_groups_pair_each_prompts_correct_with_its_incorrect_rollouts(tokenizer):
-    contrasts = build_contrast_set(ROLLOUTS, ITEMS, tokenizer=tokenizer)
+    contrasts = _quietly(build_contrast_set, ROLLOUTS, ITEMS, tokenizer=tokenizer)
     both = contrasts.groups[0]
     assert (both.item_id, both.kind, both.weight) == ("both", "rollouts", 1.0)
     assert both.positives == [([5, 6], [7]), ([5, 6], [9])]
@@ -115,7 +124,7 @@ def test_written_answers_are_teacher_forced_after_the_formatted_prompt(tokenizer
 def test_teacher_forced_contrast_is_written_gold_vs_written_wrong(tokenizer):
     items = [_item("a"), _item("no_wrong", wrong=None), _item("b")]
     contrasts = teacher_forced_contrast(tokenizer, items)
-    assert contrasts.counts == {"teacher_forced": 2}
+    assert contrasts.counts == {"teacher_forced": 2, "skipped_no_negative": 1}
     assert [(g.item_id, g.kind, g.weight) for g in contrasts.groups] == [
         ("a", "teacher_forced", 1.0),
         ("b", "teacher_forced", 1.0),
@@ -124,9 +133,95 @@ def test_teacher_forced_contrast_is_written_gold_vs_written_wrong(tokenizer):
     assert group.positives == [written_answer_tokens(tokenizer, items[0], "good")]
     assert group.negatives == [written_answer_tokens(tokenizer, items[0], "bad")]
     assert teacher_forced_contrast(tokenizer, items[1:2]).groups == []
+    assert teacher_forced_contrast(tokenizer, items[::2]).counts == {"teacher_forced": 2}
 
 
 def test_pair_counts():
     group = ContrastGroup("g", [([1], [2])] * 3, [([1], [3])] * 2, 1.0, "rollouts")
     assert group.n_pairs == 6
     assert ContrastSet([group, group]).n_pairs == 12 and ContrastSet([]).n_pairs == 0
+
+
+# Rollouts meet the tokenizer here: ids are checked, unknown item ids are counted and warned.
+
+
+def test_rollouts_of_unknown_items_are_counted_and_warned(tokenizer):
+    extra = [make_rollout("not_in_items", False), make_rollout("not_in_items", True, index=1)]
+    with pytest.warns(
+        RoastWarning, match=r"2 rollout\(s\) of 1 item id\(s\) match none of the 5 items"
+    ):
+        contrasts = build_contrast_set(ROLLOUTS + extra, ITEMS, tokenizer=tokenizer)
+    assert contrasts.counts["unknown_item"] == 1
+    assert (
+        contrasts.groups
+        == _quietly(build_contrast_set, ROLLOUTS, ITEMS, tokenizer=tokenizer).groups
+    )
+
+
+def test_an_int_item_id_never_matches_and_the_warning_says_why(tokenizer):
+    # A foreign engine wrote item ids as ints: they match no (string) item id (finding S2).
+    items = [TaskItem("5", "the movie", "a", "good", "bad")]
+    rollouts = [make_rollout("5", True), make_rollout("5", False)]
+    for rollout in rollouts:
+        rollout.item_id = 5  # as loaded from {"item_id": 5}
+    with pytest.warns(
+        RoastWarning, match="match none of the 1 items.*a rollout's int id never matches"
+    ):
+        contrasts = build_contrast_set(rollouts, items, tokenizer=tokenizer)
+    assert contrasts.counts == {"no_rollouts": 1, "unknown_item": 1}
+    assert contrasts.groups == []
+
+
+@pytest.mark.parametrize(
+    "field,ids,message",
+    [
+        (
+            "completion_token_ids",
+            [7, 10_000],
+            r"outside this tokenizer's vocabulary \[0, 63\) \(e\.g\. 10000\)",
+        ),
+        ("completion_token_ids", [63], r"vocabulary \[0, 63\) \(e\.g\. 63\)"),
+        (
+            "prompt_token_ids",
+            [-1, 5],
+            r"prompt_token_ids holds 1 token id\(s\) outside .*e\.g\. -1",
+        ),
+        ("completion_token_ids", "7 8", "completion_token_ids must be a list of int token ids"),
+        ("completion_token_ids", [7.0], "must be a list of int token ids"),
+        ("prompt_token_ids", [True, 5], "prompt_token_ids must be a list of int token ids"),
+    ],
+)
+def test_token_ids_outside_the_vocabulary_or_not_ints_name_the_rollout(
+    tokenizer, field, ids, message
+):
+    assert len(tokenizer) == 63  # the tiny word-level vocabulary
+    bad = make_rollout("both", False, index=2)
+    setattr(bad, field, ids)  # as loaded from another engine's JSONL
+    rollouts = [r for r in ROLLOUTS if r.item_id != "both" or r.sample_index != 2] + [bad]
+    with pytest.raises(ValueError, match=rf"rollout 2 of item 'both': .*{message}"):
+        build_contrast_set(rollouts, ITEMS, tokenizer=tokenizer)
+    with pytest.raises(ValueError, match=message):
+        rollout_tokens(tokenizer, bad)
+
+
+def test_the_last_id_of_the_vocabulary_is_accepted(tokenizer):
+    rollout = make_rollout("q", True, completion_token_ids=[62, 0])
+    assert rollout_tokens(tokenizer, rollout) == ([5, 6], [62, 0])
+
+
+def test_a_missing_written_answer_is_an_error_naming_the_item(tokenizer):
+    # TaskItem refuses gold_completion=None itself; this guards items built around it.
+    item = _item("none_right")
+    object.__setattr__(item, "gold_completion", None)
+    with pytest.raises(TypeError, match="item 'none_right': the written answer .* got None"):
+        unchecked(written_answer_tokens)(tokenizer, item, item.gold_completion)
+    with pytest.raises(TypeError, match="none_right"):
+        build_contrast_set([make_rollout("none_right", False)], [item], tokenizer=tokenizer)
+
+
+def test_items_with_repeated_ids_are_refused(tokenizer):
+    items = [_item("a"), _item("b"), _item("a")]
+    with pytest.raises(ValueError, match=r"build_contrast_set items: item ids repeat: 'a' \(2"):
+        build_contrast_set(ROLLOUTS, items, tokenizer=tokenizer)
+    with pytest.raises(ValueError, match="teacher_forced_contrast items: item ids repeat"):
+        teacher_forced_contrast(tokenizer, items)

@@ -71,3 +71,55 @@ def test_model_name_and_site_widths(tiny_model):
     assert site_width(tiny_model, "blocks.2.hook_attn_out") == 32
     assert site_width(tiny_model, "blocks.1.mlp.hook_post") == 64
     assert site_width(tiny_model, "hook_embed") is None
+
+
+# S8: a TL 4.x bridge keeps several names for one HookPoint; naming both would hook it twice.
+ALIAS = "blocks.1.hook_out"
+
+
+def test_the_tiny_bridge_aliases_resid_post_and_block_out(tiny_model):
+    hook_dict = tiny_model.hook_dict
+    assert hook_dict["blocks.1.hook_resid_post"] is hook_dict[ALIAS]
+    assert hook_dict["blocks.1.hook_resid_post"] is not hook_dict["blocks.2.hook_resid_post"]
+
+
+@pytest.mark.parametrize(
+    "names,message",
+    [
+        (
+            ["blocks.1.hook_resid_post", ALIAS],
+            r"'blocks\.1\.hook_resid_post' and 'blocks\.1\.hook_out'",
+        ),
+        (
+            [
+                "blocks.0.hook_resid_post",
+                ALIAS,
+                "blocks.2.mlp.hook_post",
+                "blocks.1.hook_resid_post",
+            ],
+            r"hook names 'blocks\.1\.hook_out' and 'blocks\.1\.hook_resid_post' are aliases",
+        ),
+        (
+            [
+                ALIAS,
+                "blocks.1.hook_resid_post",
+                "blocks.2.mlp.out.hook_in",
+                "blocks.2.mlp.hook_post",
+            ],
+            r"'blocks\.1\.hook_out' and 'blocks\.1\.hook_resid_post'; "
+            r"'blocks\.2\.mlp\.out\.hook_in' and 'blocks\.2\.mlp\.hook_post' are aliases",
+        ),
+    ],
+)
+def test_two_names_of_one_hook_point_are_refused(tiny_model, names, message):
+    with pytest.raises(ValueError, match=message + r".*hooked twice; keep one name of each"):
+        check_hook_names(tiny_model, names)
+    with pytest.raises(ValueError, match=message):
+        resolve_hook_names(tiny_model, hook_names=names)
+
+
+def test_distinct_hook_points_pass_and_exact_repeats_are_named(tiny_model):
+    names = [ALIAS, "blocks.1.hook_resid_pre", "blocks.1.mlp.hook_post", "blocks.2.hook_out"]
+    assert resolve_hook_names(tiny_model, hook_names=names) == names
+    with pytest.raises(ValueError, match=r"hook names repeat: \['blocks\.1\.hook_out'\]"):
+        check_hook_names(tiny_model, [ALIAS, "blocks.0.hook_out", ALIAS])

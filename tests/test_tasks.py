@@ -1,15 +1,19 @@
 """Tasks: shipped data loads offline, splits are disjoint and seeded, bad rows name their line."""
 
 import json
+import warnings
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from roast_tl._warnings import RoastWarning
 from roast_tl.tasks import (
     SPLITS,
     Task,
     TaskItem,
+    check_item_ids,
+    drop_repeated_prompts,
     load_arithmetic,
     load_gsm8k,
     load_multiple_choice,
@@ -17,6 +21,8 @@ from roast_tl.tasks import (
     load_task,
     split_items,
 )
+from roast_tl.tasks.gsm8k import wrong_number
+from tests.tiny_model import construct_unchecked, finishes_within, first_word_parity
 
 
 def _write(path, lines):
@@ -275,7 +281,8 @@ def test_load_task_maps_names_to_loaders(tmp_path):
 def test_load_task_errors():
     with pytest.raises(ValueError, match=r"unknown task 'sst5'.*'arithmetic'.*'sentiment'"):
         load_task("sst5")
-    with pytest.raises(TypeError, match="needs|pass path="):
+    # A ValueError (the CLI's user-error path), not a TypeError traceback (finding C2).
+    with pytest.raises(ValueError, match="no shipped data; pass path="):
         load_task("multiple_choice")
     with pytest.raises(ValueError, match="no split 'validation'"):
         load_task("sentiment").items("validation")
@@ -297,3 +304,213 @@ def test_grading_extracts_once_and_never_credits_no_answer():
     assert task.extract_and_grade("  ", item) == (None, False)
     assert task.grade("x", item) is True
     assert calls == [" x ", "y", "  ", "x"]
+
+
+def _no_warnings(function, *args, **kwargs):
+    """Call `function`, failing on any warning it raises."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return function(*args, **kwargs)
+
+
+def test_shipped_tasks_have_no_repeated_prompts():
+    for task in (_no_warnings(load_sentiment), _no_warnings(load_gsm8k), load_arithmetic()):
+        prompts = [i.prompt for s in SPLITS for i in task.items(s)]
+        assert len(set(prompts)) == len(prompts), task.name
+
+
+# S3: item ids key rollouts, seeds and contrast groups, so a repeated id is refused.
+
+
+@pytest.mark.parametrize(
+    "splits,named",
+    [
+        ({"train": [("dup", "a"), ("dup", "b")]}, r"'dup' \(2 times\)"),
+        ({"train": [("x", "a"), ("y", "b")], "test": [("x", "c")]}, r"'x' \(2 times\)"),
+        (
+            {"train": [("x", "a"), ("y", "b")], "dev": [("y", "c")], "test": [("x", "d")]},
+            r"'x' \(2 times\), 'y' \(2 times\)",
+        ),
+    ],
+)
+def test_task_refuses_repeated_item_ids_within_and_across_splits(splits, named):
+    built = {
+        split: [TaskItem(i, p, "even", "good", "bad") for i, p in pairs]
+        for split, pairs in splits.items()
+    }
+    with pytest.raises(ValueError, match=rf"task 't': item ids repeat: {named}; give every item"):
+        Task("t", built, first_word_parity, max_new_tokens=3)
+
+
+def test_check_item_ids_names_at_most_five_repeats():
+    items = [TaskItem(str(i % 7), f"p{i}", "x", "x") for i in range(14)]
+    with pytest.raises(
+        ValueError,
+        match=r"here: item ids repeat: '0' \(2 times\), .*'4' "
+        r"\(2 times\) and 2 more; give",
+    ):
+        check_item_ids(items, "here")
+    check_item_ids(_items(5), "here")  # distinct: fine
+
+
+# S11: TaskItem fields are type-checked where they enter, the extractor's answer at grade time.
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        (("q", "p", 7, "7"), r"TaskItem 'q': gold must be a string, got 7 \(int\)"),
+        (("q", None, "x", "x"), "TaskItem 'q': prompt must be a string, got None"),
+        (("q", "p", "x", None), "TaskItem 'q': gold_completion must be a string, got None"),
+        (("q", "p", "x", "x", 3), "TaskItem 'q': wrong_completion must be a string or None"),
+        ((5, "p", "x", "x"), r"TaskItem id must be a non-empty string, got 5 \(int\)"),
+        (("", "p", "x", "x"), "TaskItem id must be a non-empty string"),
+    ],
+)
+def test_task_item_refuses_fields_of_the_wrong_type(fields, message):
+    # Unchecked: users run without the test-time type checker, so TaskItem's own check counts.
+    with pytest.raises(TypeError, match=message):
+        construct_unchecked(TaskItem, *fields)
+
+
+def test_task_item_accepts_strings_and_no_wrong_completion():
+    item = TaskItem("q", "p", "7", "7")
+    assert (item.gold, item.wrong_completion) == ("7", None)
+
+
+def test_an_extractor_returning_a_non_string_is_an_error_naming_the_task():
+    task = Task("counts", {"train": _items(3)}, lambda text: len(text), max_new_tokens=1)
+    with pytest.raises(TypeError, match=r"task 'counts': extract_answer returned 3 \(int\)"):
+        task.grade("abc", _items(1)[0])
+    with pytest.raises(TypeError, match="task 'counts': extract_answer returned"):
+        task.extract_and_grade("abc", _items(1)[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"max_new_tokens": 0}, ValueError, "max_new_tokens must be a positive int, got 0"),
+        ({"max_new_tokens": 2.5}, ValueError, "max_new_tokens must be a positive int"),
+        ({"extract_answer": "strict"}, TypeError, "extract_answer must be a function"),
+        ({"splits": {"train": ["not an item"]}}, TypeError, r"train\[0\] is a str, not a Task"),
+        ({"few_shot": [("q", "a")]}, TypeError, r"few_shot\[0\] is a tuple, not a TaskItem"),
+        ({"name": ""}, TypeError, "Task name must be a non-empty string"),
+    ],
+)
+def test_task_checks_its_fields(kwargs, error, message):
+    fields = {
+        "name": "t",
+        "splits": {"train": _items(2)},
+        "extract_answer": first_word_parity,
+        "max_new_tokens": 3,
+        **kwargs,
+    }
+    with pytest.raises(error, match=message):
+        construct_unchecked(Task, **fields)
+
+
+def test_a_prompt_in_two_splits_warns_with_how_many():
+    train = [TaskItem(f"a{i}", f"prompt {i}", "x", "x") for i in range(4)]
+    test = [TaskItem(f"b{i}", f"prompt {i}", "x", "x") for i in (1, 3, 7)]
+    with pytest.warns(RoastWarning, match=r"2 prompt\(s\) appear in both 'train' and 'test'"):
+        Task("t", {"train": train, "test": test}, first_word_parity, max_new_tokens=1)
+    # Disjoint prompts: no warning at all.
+    _no_warnings(Task, "t", {"train": train, "test": test[2:]}, first_word_parity, 1)
+
+
+# S3 (loaders): a repeated review, question or problem is kept once, so no prompt is in 2 splits.
+
+
+def _assert_no_prompt_in_two_splits(task: Task) -> None:
+    prompts = [i.prompt for s in SPLITS for i in task.items(s)]
+    assert len(set(prompts)) == len(prompts)
+
+
+def test_sentiment_keeps_one_copy_of_a_repeated_review(tmp_path):
+    rows = [{"sentence": "Same review.", "label": 1}] * 20
+    rows += [{"sentence": f"Review {i}.", "label": i % 2} for i in range(10)]
+    rows += [{"sentence": "Same review.", "label": 0}]  # a conflicting label, as in SST-2
+    path = _jsonl(tmp_path / "s.jsonl", rows)
+    with pytest.warns(RoastWarning, match=r"s\.jsonl: dropped 20 item\(s\).*1 of them had"):
+        task = load_sentiment(path, n_dev=2, n_test=2)
+    _assert_no_prompt_in_two_splits(task)
+    _assert_partition(task, 11)
+    same = [i for s in SPLITS for i in task.items(s) if "Same review." in i.prompt]
+    assert [(i.id, i.gold) for i in same] == [("sentiment-0", "positive")]  # the first one
+    with pytest.warns(RoastWarning, match=r"load_sentiment\(rows=...\): dropped 20"):
+        load_sentiment(rows=rows, n_dev=2, n_test=2)
+
+
+def test_gsm8k_and_multiple_choice_keep_one_copy_of_a_repeated_question(tmp_path):
+    gsm = [{"question": f"q{i % 6}", "answer": f"x\n#### {i % 6}"} for i in range(9)]
+    with pytest.warns(RoastWarning, match=r"g\.jsonl: dropped 3 item\(s\)"):
+        task = load_gsm8k(_jsonl(tmp_path / "g.jsonl", gsm), n_dev=1, n_test=1)
+    _assert_partition(task, 6)
+    _assert_no_prompt_in_two_splits(task)
+    mc = [{"question": f"q{i % 5}", "choices": ["x", "y"], "answer": i % 2} for i in range(8)]
+    with pytest.warns(RoastWarning, match="dropped 3 item.*3 of them had another gold answer"):
+        task = load_multiple_choice(_jsonl(tmp_path / "mc.jsonl", mc), n_dev=1, n_test=1)
+    _assert_partition(task, 5)
+    _assert_no_prompt_in_two_splits(task)
+
+
+def test_drop_repeated_prompts_keeps_first_occurrences_in_order():
+    items = [TaskItem(f"i{n}", f"p{n % 3}", "x", "x") for n in range(7)]
+    with pytest.warns(RoastWarning, match="src: dropped 4 item"):
+        kept = drop_repeated_prompts(items, "src")
+    assert [i.id for i in kept] == ["i0", "i1", "i2"]
+    assert _no_warnings(drop_repeated_prompts, items[:3], "src") == items[:3]
+
+
+# C1: a GSM8K file can neither hang the loader nor trip a bare assert.
+
+
+def test_gsm8k_number_too_long_to_write_out_is_refused_with_its_line(tmp_path):
+    rows = [{"question": f"q{i}", "answer": f"x\n#### {i}"} for i in range(5)]
+    rows.insert(2, {"question": "huge", "answer": "x\n#### 1e999999999"})
+    path = _jsonl(tmp_path / "g.jsonl", rows)
+    assert finishes_within(10, load_gsm8k, path)  # it used to hang (> 10 min)
+    with pytest.raises(ValueError, match=r"g\.jsonl:3: no plain number of at most 1000 digits"):
+        load_gsm8k(path, n_dev=1, n_test=1)
+
+
+@pytest.mark.parametrize(
+    "gold,wrong",
+    [
+        ("72", "73"),
+        ("2.5", "3.5"),
+        ("-1", "0"),
+        ("1" + "0" * 400, "1" + "0" * 399 + "1"),
+        ("1234567890123456789012345678901", "1234567890123456789012345678902"),
+        ("-" + "9" * 40, "-" + "9" * 39 + "8"),
+        ("0.1" + "0" * 40 + "7", "1.1" + "0" * 40 + "7"),
+    ],
+)
+def test_wrong_number_is_exact_for_long_golds(gold, wrong):
+    # The default 28-digit decimal context rounded gold + 1 back to gold (a bare assert).
+    assert wrong_number(gold) == wrong
+
+
+def test_gsm8k_loads_golds_beyond_28_digits(tmp_path):
+    rows = [{"question": f"q{i}", "answer": f"x\n#### {i}"} for i in range(4)]
+    rows += [{"question": "big", "answer": "x\n#### 1" + "0" * 400}]
+    rows += [{"question": "long", "answer": "x\n#### 1234567890123456789012345678901"}]
+    task = load_gsm8k(_jsonl(tmp_path / "g.jsonl", rows), n_dev=1, n_test=1)
+    by_prompt = {i.prompt.split("\n")[0]: i for s in SPLITS for i in task.items(s)}
+    assert by_prompt["big"].gold == "1" + "0" * 400
+    assert by_prompt["big"].wrong_completion == "x\n#### 1" + "0" * 399 + "1"
+    assert by_prompt["long"].wrong_completion == "x\n#### 1234567890123456789012345678902"
+    _assert_grades_its_own_answers(task)
+
+
+def test_gsm8k_gold_in_exponent_form_is_refused_with_its_line(tmp_path):
+    # "#### 1e400" used to trip a bare assert; the grader reads it as 1, so it is refused.
+    rows = [{"question": f"q{i}", "answer": f"x\n#### {i}"} for i in range(4)]
+    rows += [{"question": "big", "answer": "x\n#### 1e400"}]
+    with pytest.raises(ValueError, match=r"g\.jsonl:5: the grader reads .*'1e400' as '1'"):
+        load_gsm8k(_jsonl(tmp_path / "g.jsonl", rows), n_dev=1, n_test=1)
+
+
+def test_wrong_number_refuses_a_gold_whose_successor_is_too_long():
+    with pytest.raises(ValueError, match="cannot write a wrong answer for gold '9999"):
+        wrong_number("9" * 1000)

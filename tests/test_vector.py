@@ -4,6 +4,8 @@ That saves are atomic is tested for every writer in test_io.
 """
 
 import json
+import os
+import warnings
 
 import pytest
 import torch
@@ -11,9 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
+import roast_tl.vector
+from roast_tl._fingerprint import model_fingerprint
+from roast_tl._warnings import RoastWarning
 from roast_tl.hooks import SteeringHook
 from roast_tl.vector import FORMAT_VERSION, SteeringVector
-from tests.tiny_model import HOOK, construct_unchecked
+from tests.tiny_model import HOOK, construct_unchecked, make_tiny_model
 
 OTHER = "blocks.0.hook_resid_post"
 
@@ -54,11 +59,28 @@ def test_constructor_validates():
         construct_unchecked(SteeringVector, {3: torch.ones(2)})
 
 
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.uint8])
+def test_integer_and_bool_vectors_are_refused(dtype):
+    with pytest.raises(TypeError, match=f"has dtype {dtype}; steering vectors must be floating"):
+        construct_unchecked(SteeringVector, {HOOK: torch.ones(4, dtype=dtype)})
+
+
+def test_a_vector_must_be_finite_in_float32_not_only_in_its_own_dtype():
+    huge = torch.full((4,), 1e300, dtype=torch.float64)  # finite in fp64, inf once cast to fp32
+    assert torch.isfinite(huge).all() and not torch.isfinite(huge.float()).all()
+    with pytest.raises(ValueError, match=r"beyond the float32 range \(max \|v\| = 1e\+300\)"):
+        SteeringVector({HOOK: huge})
+    edge = torch.full((4,), 3.0e38, dtype=torch.float64)  # just inside the fp32 range
+    assert SteeringVector({HOOK: edge})[HOOK].dtype == torch.float64
+
+
 def test_to_casts_every_vector_and_keeps_metadata():
     v = _vec()
+    v.allow_other_model = True
     half = v.to(dtype=torch.float16)
     assert all(t.dtype == torch.float16 for _, t in half.items())
     assert half.metadata == v.metadata and half.hook_names == v.hook_names
+    assert half.allow_other_model is True
     assert v[HOOK].dtype == torch.float32  # the original is untouched
 
 
@@ -90,10 +112,65 @@ def test_check_model_refuses_wrong_width(tmp_path, tiny_model):
 
 def test_check_model_refuses_another_model_unless_allowed(tmp_path, tiny_model):
     path = _vec(name="org/other-model").save(tmp_path / "v.safetensors")
-    with pytest.raises(ValueError, match="made for model 'org/other-model'.*allow_other_model"):
+    with pytest.raises(ValueError) as refused:
         SteeringVector.load(path, tiny_model)
+    message = str(refused.value)
+    assert message.startswith(
+        f"this vector was made for model 'org/other-model'; this model is "
+        f"'{tiny_model.cfg.model_name}'"
+    )
+    assert "allow_other_model=True" in message and "--allow-other-model" in message
     assert SteeringVector.load(path, tiny_model, allow_other_model=True).hook_names == [HOOK, OTHER]
-    SteeringVector({HOOK: torch.ones(32)}).check_model(tiny_model)  # no model name: no check
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a vector built in memory: no name, no check, no warning
+        SteeringVector({HOOK: torch.ones(32)}).check_model(tiny_model)
+
+
+def test_allow_other_model_is_remembered_by_the_vector_but_never_saved(tmp_path, tiny_model):
+    path = _vec(name="/old/path/to/model").save(tmp_path / "v.safetensors")
+    allowed = SteeringVector.load(path, tiny_model, allow_other_model=True)
+    assert allowed.allow_other_model is True
+    allowed.check_model(tiny_model)  # a later check (steer, evaluate) passes too
+    plain = SteeringVector.load(path)
+    assert plain.allow_other_model is False
+    with pytest.raises(ValueError, match="made for model '/old/path/to/model'"):
+        plain.check_model(tiny_model)
+    plain.check_model(tiny_model, allow_other_model=True)  # or allowed at the call
+    assert "allow_other_model" not in allowed.metadata
+    resaved = SteeringVector.load(allowed.save(tmp_path / "again.safetensors"))
+    assert resaved.allow_other_model is False and "allow_other_model" not in resaved.metadata
+
+
+def test_the_same_weights_under_another_name_are_the_same_model(tmp_path, tiny_model):
+    # A copied model folder loads under another name; the recorded fingerprint still matches.
+    meta = {"model_name": "/old/copy/of/tiny", "model_fingerprint": model_fingerprint(tiny_model)}
+    path = SteeringVector({HOOK: torch.ones(32)}, meta).save(tmp_path / "v.safetensors")
+    assert SteeringVector.load(path, tiny_model).hook_names == [HOOK]
+    other_weights = make_tiny_model(seed=5)  # same layout, other weights: another fingerprint
+    other_weights.cfg.model_name = "/old/copy/of/tiny-finetuned"
+    with pytest.raises(ValueError, match="made for model '/old/copy/of/tiny'"):
+        SteeringVector.load(path, other_weights)
+
+
+@pytest.mark.parametrize("model_name", [None, ""])
+def test_a_loaded_vector_without_a_model_name_warns_once(tmp_path, tiny_model, model_name):
+    meta = {} if model_name is None else {"model_name": model_name}
+    path = SteeringVector({HOOK: torch.ones(32)}, meta).save(tmp_path / "v.safetensors")
+    with pytest.warns(RoastWarning, match=r"v\.safetensors records no model_name.*cannot check"):
+        vector = SteeringVector.load(path, tiny_model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per vector, not once per steer/evaluate
+        vector.check_model(tiny_model)
+        SteeringVector.load(path, tiny_model, allow_other_model=True)  # accepted knowingly
+
+
+def test_a_model_name_that_is_not_a_string_is_refused(tmp_path):
+    meta = {"format_version": FORMAT_VERSION, "model_name": 7}
+    path = _save_raw(
+        tmp_path / "v.safetensors", {HOOK: torch.ones(4)}, {"roast_tl": json.dumps(meta)}
+    )
+    with pytest.raises(ValueError, match=r"v\.safetensors: model_name must be a string, got 7"):
+        SteeringVector.load(path)
 
 
 def test_unknown_hook_name_loads_alone_but_not_onto_a_model(tmp_path, tiny_model):
@@ -143,6 +220,9 @@ def test_missing_garbage_and_foreign_files_are_clear_errors(tmp_path):
         (None, "missing or malformed format_version"),
         ("1", "missing or malformed format_version"),
         (1.0, "missing or malformed format_version"),
+        (True, "missing or malformed format_version"),
+        (0, "missing or malformed format_version"),
+        (-5, "missing or malformed format_version"),
         (FORMAT_VERSION + 1, "newer than this roast_tl understands"),
     ],
 )
@@ -162,3 +242,81 @@ def test_metadata_hook_list_must_match_the_tensors(tmp_path):
     )
     with pytest.raises(ValueError, match="metadata lists hooks"):
         SteeringVector.load(path)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("{oops", "its roast_tl metadata is not valid JSON"),
+        ("[1]", "its roast_tl metadata must be a JSON object, got list"),
+        ("null", "its roast_tl metadata must be a JSON object, got NoneType"),
+        ('"text"', "its roast_tl metadata must be a JSON object, got str"),
+    ],
+)
+def test_metadata_that_is_not_a_json_object_names_the_file(tmp_path, text, message):
+    path = _save_raw(tmp_path / "bad_meta.safetensors", {HOOK: torch.ones(4)}, {"roast_tl": text})
+    with pytest.raises(ValueError, match=rf"bad_meta\.safetensors: {message}"):
+        SteeringVector.load(path)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool])
+def test_a_file_holding_integer_tensors_is_refused(tmp_path, dtype):
+    meta = {"roast_tl": json.dumps({"format_version": FORMAT_VERSION})}
+    path = _save_raw(tmp_path / "ints.safetensors", {HOOK: torch.ones(4, dtype=dtype)}, meta)
+    with pytest.raises(ValueError, match=rf"ints\.safetensors: the vector for .* dtype {dtype}"):
+        SteeringVector.load(path)
+
+
+def test_a_file_holding_a_float64_vector_beyond_float32_is_refused(tmp_path, tiny_model):
+    meta = {"roast_tl": json.dumps({"format_version": FORMAT_VERSION})}
+    huge = torch.full((32,), 1e300, dtype=torch.float64)
+    path = _save_raw(tmp_path / "f9.safetensors", {HOOK: huge}, meta)
+    with pytest.raises(ValueError, match=r"f9\.safetensors: .*beyond the float32 range"):
+        SteeringVector.load(path, tiny_model)
+
+
+def test_saving_onto_a_folder_names_the_target_not_a_temp_file(tmp_path):
+    target = tmp_path / "t1"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as err:
+        _vec().save(target)
+    assert f"cannot save the steering vector to {target}: it is a folder" in str(err.value)
+    assert ".tmp" not in str(err.value)
+    assert os.listdir(tmp_path) == ["t1"] and os.listdir(target) == []  # nothing left behind
+
+
+def test_a_failed_write_names_the_target_not_the_temp_file(tmp_path, monkeypatch):
+    target = tmp_path / "v.safetensors"
+
+    def refuse(path, payload):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".v.safetensors.x1.tmp"))
+
+    monkeypatch.setattr(roast_tl.vector, "atomic_write_bytes", refuse)
+    with pytest.raises(PermissionError) as err:
+        _vec().save(target)
+    assert str(err.value) == (
+        f"[Errno 13] cannot save the steering vector to {target}: Permission denied; pass a path "
+        "in a folder you can write to"
+    )
+
+
+def test_saving_under_a_file_names_the_target(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    target = blocker / "v.safetensors"
+    with pytest.raises(OSError, match=f"cannot save the steering vector to {target}"):
+        _vec().save(target)
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_saving_into_a_read_only_folder_names_the_target(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError) as err:
+            _vec().save(folder / "v.safetensors")
+    finally:
+        folder.chmod(0o700)
+    assert f"to {folder / 'v.safetensors'}" in str(err.value) and ".tmp" not in str(err.value)

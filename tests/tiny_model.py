@@ -99,6 +99,13 @@ def make_tiny_model(seed: int = 0, n_layers: int = 3, d_model: int = 32):
     return model
 
 
+def _prompt(i: int) -> str:
+    """The i-th toy prompt: `PROMPTS` in order, then again with " 1", " 2", ... appended, so no two
+    items of a task share a prompt (a shared prompt across splits raises a RoastWarning)."""
+    base = PROMPTS[i % len(PROMPTS)]
+    return base if i < len(PROMPTS) else f"{base} {i // len(PROMPTS)}"
+
+
 def tiny_task(n_train: int = 6, n_dev: int = 2, n_test: int = 2, *, name: str = "parity") -> Task:
     """The toy parity task: prompts from `PROMPTS`, gold "even", graded by `first_word_parity`.
 
@@ -106,9 +113,7 @@ def tiny_task(n_train: int = 6, n_dev: int = 2, n_test: int = 2, *, name: str = 
     are "good" (gold completion) and "bad" (wrong completion); few-shot examples are train[:2].
     """
     total = n_train + n_dev + n_test
-    items = [
-        TaskItem(f"q{i}", PROMPTS[i % len(PROMPTS)], "even", "good", "bad") for i in range(total)
-    ]
+    items = [TaskItem(f"q{i}", _prompt(i), "even", "good", "bad") for i in range(total)]
     train, dev, test = items[:n_train], items[n_train : n_train + n_dev], items[n_train + n_dev :]
     return Task(
         name=name,
@@ -158,3 +163,39 @@ def construct_unchecked(cls, *args, **kwargs):
     instance = object.__new__(cls)
     unchecked(cls.__init__)(instance, *args, **kwargs)
     return instance
+
+
+def make_tiny_model_in(dtype: torch.dtype, seed: int = 0):
+    """`make_tiny_model(seed)` with its weights cast to `dtype` (e.g. torch.bfloat16) before the
+    bridge is built, as `load_model(dtype=...)` loads a model."""
+    from transformer_lens.model_bridge import TransformerBridge
+
+    hf_model, tokenizer = make_tiny_hf_model(seed)
+    model = TransformerBridge.boot_transformers(
+        tokenizer.name_or_path, hf_model=hf_model.to(dtype), tokenizer=tokenizer
+    )
+    model.cfg.default_prepend_bos = False
+    model.eval()
+    return model
+
+
+def finishes_within(seconds: float, function, *args) -> bool:
+    """Whether `function(*args)` returns or raises within `seconds`, run in a forked child that
+    is killed when late: a C-level hang (a billion-digit int) holds the GIL, so no in-process
+    timeout can stop it. Call `function` again in the test to check what it returns or raises."""
+    import multiprocessing
+
+    def quietly():
+        try:
+            function(*args)
+        except BaseException:
+            pass
+
+    child = multiprocessing.get_context("fork").Process(target=quietly, daemon=True)
+    child.start()
+    child.join(seconds)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        return False
+    return True

@@ -291,5 +291,6 @@ print(f"total runtime: {time.perf_counter() - start:.0f} s (fast mode: {FAST})")
 # 4. Estimate with `strict=True` and look at `vector.metadata["group_counts"]`: how many prompts
 #    were fallbacks, and does dropping them change accuracy?
 # 5. Save the rollouts (`rollouts_path="rollouts.jsonl"` in `estimate`), then rebuild the vector
-#    with `roast_tl.estimate_from_rollouts(model, task, load_rollouts(...), layers=[...])`
-#    (`from roast_tl.rollouts import load_rollouts`) at several layers without sampling again.
+#    at several layers without sampling again: `roast_tl.sample_rollouts(...)` with the same
+#    settings and `rollouts_path` returns exactly that run's rows and samples nothing; pass them
+#    to `roast_tl.estimate_from_rollouts(model, task, rollouts, layers=[...])`.

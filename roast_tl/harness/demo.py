@@ -2,6 +2,12 @@
 
 Estimate on training prompts, pick alpha on the dev split, then compare unsteered and steered
 accuracy on the held-out test split. Everything it makes is saved under one output folder.
+
+`results.json` records the settings together with the model's, tokenizer's and task data's
+fingerprints. A rerun into a folder whose results.json was made with other settings is refused
+before anything is computed (use a new `--out`); with the same settings it resumes from the
+saved rollouts. The vector, the test records and results.json are written together at the end,
+so an interrupted run never leaves outputs of one run next to results of another.
 """
 
 import json
@@ -10,13 +16,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roast_tl._io import atomic_write_text
-from roast_tl._types import Positions, Scaler
+from roast_tl._fingerprint import model_fingerprint, task_fingerprint, tokenizer_fingerprint
+from roast_tl._io import atomic_write_text, read_json
+from roast_tl._types import HookedModel, Positions, Scaler
 from roast_tl.estimate import estimate
 from roast_tl.evaluate import EvalResult, evaluate, pick_alpha
+from roast_tl.harness.sweep import config_difference
 from roast_tl.models import load_model
 from roast_tl.scaling import max_norm
 from roast_tl.tasks import load_task
+from roast_tl.tasks.base import Task
+
+# Settings that do not change what the demo measures: where things are, how they are spelled
+# (the fingerprints stand for the model and the task data), batching (results are batch
+# invariant) and the progress bars.
+_NOT_COMPARED = ("model", "task", "task_path", "out", "progress", "batch_size")
 
 
 @dataclass
@@ -54,6 +68,37 @@ def result_table(rows: dict[str, EvalResult]) -> str:
     return "\n".join(lines)
 
 
+def demo_settings(config: DemoConfig, model: HookedModel, task: Task) -> dict[str, Any]:
+    """What a demo run's results depend on: its settings and the model, tokenizer and task
+    fingerprints (not the paths they were loaded from)."""
+    settings = {k: v for k, v in asdict(config).items() if k not in _NOT_COMPARED}
+    settings["scaler"] = getattr(config.scaler, "__name__", repr(config.scaler))
+    settings["fingerprints"] = {
+        "model": model_fingerprint(model),
+        "tokenizer": tokenizer_fingerprint(model.tokenizer),
+        "task_data": task_fingerprint(task),
+    }
+    return dict(json.loads(json.dumps(settings)))
+
+
+def check_results_folder(out: Path, settings: dict[str, Any]) -> None:
+    """Refuse a folder whose results.json was made with other settings (a ValueError)."""
+    path = out / "results.json"
+    if not path.exists():
+        return
+    stored = read_json(path)
+    old = stored.get("settings") if isinstance(stored, dict) else None
+    if old != settings:
+        flat_old = {**old.pop("fingerprints", {}), **old} if isinstance(old, dict) else old
+        flat_new = {**settings["fingerprints"], **settings}
+        flat_new.pop("fingerprints")
+        raise ValueError(
+            f"{path} holds results made with other settings "
+            f"({config_difference(flat_old, flat_new)}); pass a new --out (or move this folder "
+            "away) so they are not replaced"
+        )
+
+
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Run the demo and return its results (also written to `config.out`/results.json)."""
     timings: dict[str, float] = {}
@@ -68,6 +113,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         if config.task_path
         else load_task(config.task)
     )
+    settings = demo_settings(config, model, task)
+    check_results_folder(out, settings)
     t0 = time.perf_counter()
     vector = estimate(
         model,
@@ -83,7 +130,6 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         progress=config.progress,
     )
     timings["estimate_s"] = time.perf_counter() - t0
-    vector_path = vector.save(out / "vector.safetensors")
 
     t0 = time.perf_counter()
     dev = task.items("dev")[: config.max_dev]
@@ -111,7 +157,6 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         items=test,
         batch_size=config.batch_size,
         progress=config.progress,
-        records_path=out / "test_unsteered.jsonl",
     )
     steered = evaluate(
         model,
@@ -122,7 +167,6 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         positions=config.positions,
         batch_size=config.batch_size,
         progress=config.progress,
-        records_path=out / "test_steered.jsonl",
     )
     timings["test_eval_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - start
@@ -141,8 +185,15 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
             ),
         ]
     )
+    vector_path = vector.save(out / "vector.safetensors")
+    for label, result in (("unsteered", unsteered), ("steered", steered)):
+        atomic_write_text(
+            out / f"test_{label}.jsonl",
+            "".join(json.dumps(asdict(r)) + "\n" for r in result.records),
+        )
     results = {
         "config": {**asdict(config), "scaler": config.scaler.__name__},
+        "settings": settings,
         "vector_metadata": meta,
         "dev_accuracy_by_alpha": {str(a): r.accuracy for a, r in dev_results.items()},
         "chosen_alpha": best_alpha,

@@ -3,6 +3,9 @@
 Per seed: draw that seed's training prompts, sample rollouts once, build every method from them,
 pick each method's alpha (and layer set) on dev, then evaluate once on test. `run_sweep` is a
 loop over `run_cell`; finished cells are cached per (task, method, seed) so a sweep resumes.
+The cache's config records the model's, tokenizer's and task data's fingerprints, so a folder
+made with another model or task file is refused, never mixed in. Every file is written inside
+`out_dir`, whatever the task's name.
 """
 
 import csv
@@ -10,13 +13,20 @@ import io
 import json
 import os
 import random
+import re
 import statistics
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from roast_tl._io import atomic_write_text
+from roast_tl._fingerprint import (
+    digest,
+    model_fingerprint,
+    task_fingerprint,
+    tokenizer_fingerprint,
+)
+from roast_tl._io import atomic_write_text, read_json
 from roast_tl._types import HookedModel, Positions, ReadAt, SteeringMode
 from roast_tl.evaluate import evaluate, pick_alpha
 from roast_tl.harness.baselines import MethodContext, SteeringSetup, build_method, method_named
@@ -69,11 +79,17 @@ class CellCache:
     def __init__(self, path: Path, config: Mapping[str, Any]) -> None:
         self.path = path
         self.config = json.loads(json.dumps(config))
-        stored = json.loads(path.read_text()) if path.exists() else {}
+        stored = read_json(path) if path.exists() else {}
+        if not isinstance(stored, dict) or not isinstance(stored.get("cells", {}), dict):
+            raise ValueError(
+                f"{path} is not a sweep cache (expected an object with 'config' and 'cells'); "
+                "move it away or use another output folder"
+            )
         if stored and stored.get("config") != self.config:
             raise ValueError(
-                f"{path} holds results made with other settings ({stored.get('config')}); "
-                "use another output folder or delete it"
+                f"{path} holds results made with other settings "
+                f"({config_difference(stored.get('config'), self.config)}); use another output "
+                "folder, or move this one away"
             )
         self.cells: dict[str, dict[str, Any]] = stored.get("cells", {})
 
@@ -89,6 +105,41 @@ class CellCache:
         atomic_write_text(
             self.path, json.dumps({"config": self.config, "cells": self.cells}, indent=1)
         )
+
+
+def config_difference(old: Any, new: Mapping[str, Any]) -> str:
+    """Say which settings differ between a stored config and this run's, e.g. "n_train 4 → 5".
+
+    >>> config_difference({"n_train": 4, "model": "ab"}, {"n_train": 5, "model": "cd"})
+    'model (another), n_train 4 → 5'
+    """
+    if not isinstance(old, dict):
+        return "no settings recorded"
+    parts = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) == new.get(key):
+            continue
+        if key in _FINGERPRINT_KEYS:
+            parts.append(f"{key} (another)")
+        else:
+            parts.append(f"{key} {old.get(key)!r} → {new.get(key)!r}")
+    return ", ".join(parts)
+
+
+_FINGERPRINT_KEYS = frozenset({"model", "tokenizer", "task_data"})
+
+
+def file_safe(name: str) -> str:
+    """A file-name part for `name` that cannot leave its folder: characters other than letters,
+    digits, '.', '_' and '-' become '_', and a hash keeps changed names apart.
+
+    >>> file_safe("sentiment")
+    'sentiment'
+    >>> file_safe("x/../../escaped")
+    'x_.._.._escaped-de6fb90c'
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".")
+    return safe if safe == name else f"{safe or 'task'}-{digest(name)[:8]}"
 
 
 def run_cell(
@@ -195,14 +246,24 @@ def run_sweep(
     set when `layer_candidates` is given, are chosen on dev (at most `max_dev` items); test (at
     most `max_test`) is evaluated once. `none` is deterministic (greedy, same test set), so it
     is evaluated once and copied to the other seeds. Finished cells are cached in
-    `out_dir`/cells.json: rerunning resumes.
+    `out_dir`/cells.json: rerunning resumes; a folder made with other settings (another model
+    or task data included) is refused. `methods` and `seeds` must be non-empty, without repeats.
     """
+    for what, values in (("methods", list(methods)), ("seeds", list(seeds))):
+        if not values:
+            raise ValueError(f"run_sweep needs at least one entry in {what}")
+        repeated = sorted({str(v) for i, v in enumerate(values) if v in values[:i]})
+        if repeated:
+            raise ValueError(f"{what} repeat {', '.join(repeated)}; list each once")
     for method in methods:
         method_named(method)  # unknown names fail before any work
     candidates = [list(c) for c in (layer_candidates or [layers])]
     overrides = {mode: [float(a) for a in grid] for mode, grid in (alphas or {}).items()}
     config = {
         "task": task.name,
+        "task_data": task_fingerprint(task),
+        "model": model_fingerprint(model),
+        "tokenizer": tokenizer_fingerprint(model.tokenizer),
         "candidates": candidates,
         "site": site,
         "read_at": read_at,
@@ -241,7 +302,7 @@ def run_sweep(
                     seed=seed,
                     batch_size=batch_size,
                     max_new_tokens=max_new_tokens,
-                    rollouts_path=out / f"rollouts_{task.name}_{seed}.jsonl",
+                    rollouts_path=out / f"rollouts_{file_safe(task.name)}_{seed}.jsonl",
                     progress=progress,
                 )
             contexts = {

@@ -4,7 +4,14 @@ from collections.abc import Callable
 from typing import Any
 
 from roast_tl.tasks.arithmetic import load_arithmetic
-from roast_tl.tasks.base import SPLITS, Task, TaskItem, split_items
+from roast_tl.tasks.base import (
+    SPLITS,
+    Task,
+    TaskItem,
+    check_item_ids,
+    drop_repeated_prompts,
+    split_items,
+)
 from roast_tl.tasks.gsm8k import load_gsm8k
 from roast_tl.tasks.multiple_choice import load_multiple_choice
 from roast_tl.tasks.sentiment import load_sentiment
@@ -32,6 +39,8 @@ __all__ = [
     "SPLITS",
     "Task",
     "TaskItem",
+    "check_item_ids",
+    "drop_repeated_prompts",
     "load_arithmetic",
     "load_gsm8k",
     "load_multiple_choice",

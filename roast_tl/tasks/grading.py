@@ -5,32 +5,57 @@ gold answers ("Answer: B" for gold "A"), which mislabels rollouts and so corrupt
 """
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 # A number not glued to a word or another number ("3-4" is 3 and 4, "Qwen3" none); commas only
 # as thousands separators, so "1,234" is one number and "1,2,3" three.
 _NUMBER = re.compile(r"(?<![\w.])-?\$?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
 _FINAL_MARK = "####"
 
+MAX_NUMBER_DIGITS = 1000
+"""Longest number (digits written out in plain form) `normalize_number` accepts: "1e999999999"
+would otherwise build a billion-digit integer, and Python refuses to print ints over 4300."""
+
+
+def _plain_digits(value: Decimal) -> int:
+    """How many digits `value` has written out plainly, trailing zeros of a fraction dropped.
+
+    >>> [_plain_digits(Decimal(t)) for t in ("1e3", "0.05", "1.000", "0.0", "-12.50")]
+    [4, 3, 1, 1, 3]
+    """
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if not any(digits):
+        return 1
+    significant = len(digits)
+    while significant > 1 and digits[significant - 1] == 0 and exponent < 0:
+        significant, exponent = significant - 1, exponent + 1
+    return max(significant + exponent, 1) + max(-exponent, 0)
+
 
 def normalize_number(text: str) -> str | None:
     """Canonical form of a number string: no commas, `$` or trailing zeros ("1,234.0" -> "1234").
 
-    Exact (decimal, not float) so that long integers survive.
+    Exact (decimal, not float) so that long integers survive; None for text that is not a
+    finite number or is longer than `MAX_NUMBER_DIGITS` digits written out ("1e999999999").
 
     >>> normalize_number("$1,234.50"), normalize_number("-3"), normalize_number("18.")
     ('1234.5', '-3', '18')
+    >>> normalize_number("1e3"), normalize_number("1e999999999")
+    ('1000', None)
     """
     cleaned = text.replace(",", "").replace("$", "").strip().rstrip(".")
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
         return None
-    if not value.is_finite():
+    if not value.is_finite() or _plain_digits(value) > MAX_NUMBER_DIGITS:
         return None
-    if value == value.to_integral_value():
-        return str(int(value))
-    return format(value.normalize(), "f")
+    with localcontext() as context:  # exact: the default 28-digit precision would round
+        context.prec = MAX_NUMBER_DIGITS + 2
+        if value == value.to_integral_value():
+            return str(int(value))
+        return format(value.normalize(), "f")
 
 
 def extract_final_number(text: str) -> str | None:
@@ -52,6 +77,9 @@ def extract_final_number(text: str) -> str | None:
 def gsm8k_gold(answer_field: str) -> str:
     """The gold number of a GSM8K `answer` field (the text after the last `####`), normalized.
 
+    Refused (ValueError) unless it is a plain number of at most `MAX_NUMBER_DIGITS` digits that
+    `extract_final_number` reads back unchanged, so that the worked answer grades as correct.
+
     >>> gsm8k_gold("48/2 = <<48/2=24>>24 clips.\\n#### 1,072")
     '1072'
     """
@@ -59,11 +87,18 @@ def gsm8k_gold(answer_field: str) -> str:
         raise ValueError(
             f"a GSM8K answer must end with a line '#### <number>', got ...{answer_field[-40:]!r}"
         )
-    gold = normalize_number(answer_field.rsplit(_FINAL_MARK, 1)[1])
+    final = answer_field.rsplit(_FINAL_MARK, 1)[1]
+    gold = normalize_number(final)
     if gold is None:
         raise ValueError(
-            f"no plain number after the last '####' in ...{answer_field[-40:]!r}; "
-            "write the final line as '#### 42'"
+            f"no plain number of at most {MAX_NUMBER_DIGITS} digits after the last '####' in "
+            f"...{answer_field[-40:]!r}; write the final line as '#### 42'"
+        )
+    if extract_final_number(answer_field) != gold:  # "1e3": the grader would read 1, not 1000
+        raise ValueError(
+            f"the grader reads the final number {final.strip()[:40]!r} as "
+            f"{extract_final_number(answer_field)!r}, not {gold[:40]!r}; write it out plainly "
+            "(no exponent), e.g. '#### 1000'"
         )
     return gold
 

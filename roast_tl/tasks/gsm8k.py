@@ -2,13 +2,18 @@
 
 import os
 import re
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from importlib.resources import files
 from pathlib import Path
 
 from roast_tl._io import read_jsonl, require
-from roast_tl.tasks.base import Task, TaskItem, split_items
-from roast_tl.tasks.grading import extract_final_number, gsm8k_gold, normalize_number
+from roast_tl.tasks.base import Task, TaskItem, drop_repeated_prompts, split_items
+from roast_tl.tasks.grading import (
+    MAX_NUMBER_DIGITS,
+    extract_final_number,
+    gsm8k_gold,
+    normalize_number,
+)
 
 INSTRUCTION = (
     "Solve the problem step by step, then give the final answer on its own line as '#### <number>'."
@@ -22,9 +27,22 @@ def shipped_gsm8k_path() -> Path:
 
 
 def wrong_number(gold: str) -> str:
-    """A deterministic wrong answer: the gold number plus one ("72" -> "73", "2.5" -> "3.5")."""
-    wrong = normalize_number(str(Decimal(gold) + 1))
-    assert wrong is not None and wrong != gold
+    """A deterministic wrong answer: the gold number plus one ("72" -> "73", "2.5" -> "3.5").
+
+    Exact for every gold `normalize_number` accepts (the default 28-digit decimal precision
+    would round "1e400" + 1 back to "1e400").
+
+    >>> wrong_number("72"), wrong_number("2.5"), wrong_number("-1")
+    ('73', '3.5', '0')
+    """
+    with localcontext() as context:
+        context.prec = 2 * MAX_NUMBER_DIGITS + 4  # more digits than any accepted gold has
+        wrong = normalize_number(str(Decimal(gold) + 1))
+    if wrong is None or wrong == gold:
+        raise ValueError(
+            f"cannot write a wrong answer for gold {gold[:40]!r}: gold + 1 is not a plain "
+            f"number of at most {MAX_NUMBER_DIGITS} digits; use a shorter gold number"
+        )
     return wrong
 
 
@@ -38,7 +56,10 @@ def load_gsm8k(
 ) -> Task:
     """Load GSM8K-format JSONL (default: the shipped train split) into disjoint splits.
 
-    `n_items` reads only the first that many problems. The gold completion is the worked
+    `n_items` reads only the first that many problems; a question repeated word for word is
+    kept once (with a `RoastWarning`), so that no prompt sits in two splits. A final number
+    that is not a plain number of at most `MAX_NUMBER_DIGITS` digits is refused with its
+    file:line. The gold completion is the worked
     answer without `<<...>>` calculator notes; the wrong completion is the same worked answer
     with a final number off by one.
     """
@@ -56,6 +77,7 @@ def load_gsm8k(
             raise ValueError(f"{where}: 'question' and 'answer' must be strings")
         try:
             gold = gsm8k_gold(answer)
+            wrong = wrong_number(gold)
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from err
         worked = _CALCULATOR.sub("", answer).strip()
@@ -66,11 +88,12 @@ def load_gsm8k(
                 prompt=f"{question.strip()}\n{INSTRUCTION}",
                 gold=gold,
                 gold_completion=worked,
-                wrong_completion=f"{body}\n#### {wrong_number(gold)}",
+                wrong_completion=f"{body}\n#### {wrong}",
             )
         )
         if n_items is not None and len(items) >= n_items:
             break
+    items = drop_repeated_prompts(items, str(source))
     splits = split_items(items, n_dev=n_dev, n_test=n_test, seed=seed)
     return Task(
         name="gsm8k",

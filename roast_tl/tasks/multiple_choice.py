@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from roast_tl._io import read_jsonl, require
-from roast_tl.tasks.base import Task, TaskItem, split_items
+from roast_tl.tasks.base import Task, TaskItem, drop_repeated_prompts, split_items
 from roast_tl.tasks.grading import extract_choice_letter
 
 INSTRUCTION = "Answer with the letter of the correct choice."
@@ -67,15 +67,17 @@ def load_multiple_choice(
     """Load letter-answer multiple choice from JSONL; `answer` is a 0-based index or a letter.
 
     The grader accepts only letters that some question offers, and never a first-character match.
+    A question repeated word for word with the same choices is kept once (with a `RoastWarning`).
     """
     if path is None:
-        raise TypeError(
+        raise ValueError(
             "task 'multiple_choice' has no shipped data; pass path= a JSONL file of "
             '{"question", "choices", "answer"} rows'
         )
     source = Path(path)
     rows = read_jsonl(source)
     items = [multiple_choice_item(f"{name}-{n}", row, f"{source}:{n}") for n, row in rows]
+    items = drop_repeated_prompts(items, str(source))
     n_letters = max(len(row["choices"]) for _, row in rows) if rows else 0
     splits = split_items(items, n_dev=n_dev, n_test=n_test, seed=seed)
     extract = partial(extract_choice_letter, letters=string.ascii_uppercase[:n_letters])

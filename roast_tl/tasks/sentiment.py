@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from roast_tl._io import read_jsonl, require
-from roast_tl.tasks.base import Task, TaskItem, split_items
+from roast_tl.tasks.base import Task, TaskItem, drop_repeated_prompts, split_items
 from roast_tl.tasks.grading import extract_label
 
 INSTRUCTION = "Is the sentiment of this review positive or negative? Answer with one word."
@@ -51,15 +51,22 @@ def load_sentiment(
     seed: int = 0,
 ) -> Task:
     """Load the sentiment task from `path`, from `rows` (e.g. an installed `datasets` SST-2), or
-    from the shipped review set; carve disjoint train/dev/test splits with `seed`."""
+    from the shipped review set; carve disjoint train/dev/test splits with `seed`.
+
+    A review repeated word for word (SST-2 has some) is kept once, its first occurrence, with a
+    `RoastWarning` saying how many were dropped, so that no review sits in two splits.
+    """
     if rows is not None and path is not None:
         raise TypeError("load_sentiment takes a path or rows=, not both; drop one of them")
     if rows is not None:
         parsed = [_parse(dict(r), f"rows[{i}]") for i, r in enumerate(rows)]
+        source = "load_sentiment(rows=...)"
     else:
-        source = Path(path) if path is not None else shipped_reviews_path()
-        parsed = [_parse(r, f"{source}:{n}") for n, r in read_jsonl(source)]
+        path = Path(path) if path is not None else shipped_reviews_path()
+        parsed = [_parse(r, f"{path}:{n}") for n, r in read_jsonl(path)]
+        source = str(path)
     items = [sentiment_item(f"sentiment-{i}", s, label) for i, (s, label) in enumerate(parsed)]
+    items = drop_repeated_prompts(items, source)
     splits = split_items(items, n_dev=n_dev, n_test=n_test, seed=seed)
     positives = [i for i in splits["train"] if i.gold == "positive"][:2]
     negatives = [i for i in splits["train"] if i.gold == "negative"][:2]
