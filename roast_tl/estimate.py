@@ -1,9 +1,15 @@
 """`estimate`: rollouts -> contrast pairs -> activations -> grouped, scaled steering vector.
 
 Also the one builder of vector metadata, shared by every method (ROAST, CAA, SADI).
+
+Every estimate reports its own yield (`roast_tl.report.YieldReport`): how many prompts had a
+real correct-vs-wrong contrast and how many a fallback, with example completions as graded. It
+is printed when `progress=True`, recorded as `metadata["yield_report"]`, and a `LowYieldWarning`
+says when the vector rests mostly on fallbacks or the grader fails its own gold completions.
 """
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,11 +18,13 @@ import torch
 from roast_tl._fingerprint import model_fingerprint
 from roast_tl._types import HookedModel, ReadAt, Scaler
 from roast_tl._version import __version__
+from roast_tl._warnings import LowYieldWarning
 from roast_tl.activations import ContrastMeans, contrast_means
 from roast_tl.aggregate import grouped_mean_normalize, plain_mean_normalize
 from roast_tl.evaluate import check_batch_size
 from roast_tl.hooks import other_hooks_attached
 from roast_tl.pairs import ContrastSet, build_contrast_set
+from roast_tl.report import GoldCheck, YieldReport, check_gold
 from roast_tl.rollouts import Rollout, sample_rollouts
 from roast_tl.scaling import max_norm
 from roast_tl.sites import model_name, resolve_hook_names
@@ -110,15 +118,23 @@ def estimate_from_rollouts(
     `read_batch_size` counts sequences per teacher-forced activation pass. Hooks already
     attached to `model` (an enclosing `steer`) act on the activations read: a RoastWarning
     says so and the metadata records `other_hooks_attached: True`.
+
+    Like `estimate`, it grades each item's `gold_completion` first, then prints the yield
+    report when `progress=True`, records it as `metadata["yield_report"]` and warns
+    (`LowYieldWarning`) about a low yield before reading any activation.
     """
     check_batch_size(read_batch_size, "read_batch_size")
+    names = resolve_hook_names(model, layers=layers, site=site, hook_names=hook_names)
     hooked = other_hooks_attached(model, "estimate_from_rollouts")
+    items = list(items) if items is not None else task.items("train")
+    gold = _gold_self_check(task, items)
     return _from_rollouts(
         model,
         task,
         rollouts,
         items=items,
-        names=resolve_hook_names(model, layers=layers, site=site, hook_names=hook_names),
+        gold_check=gold,
+        names=names,
         site=site,
         read_at=read_at,
         scaler=scaler,
@@ -135,12 +151,26 @@ def _hooked(other_hooks: bool) -> dict[str, Any]:
     return {"other_hooks_attached": True} if other_hooks else {}
 
 
+def _warn_low_yield(messages: Sequence[str], stacklevel: int) -> None:
+    """One `LowYieldWarning` per message, attributed `stacklevel` frames above the caller."""
+    for message in messages:
+        warnings.warn(message, LowYieldWarning, stacklevel=stacklevel + 1)
+
+
+def _gold_self_check(task: Task, items: Sequence[TaskItem]) -> GoldCheck:
+    """Grade the items' gold completions and warn (to the user's call) when any fail."""
+    gold = check_gold(task, items)
+    _warn_low_yield(gold.problems(), stacklevel=3)
+    return gold
+
+
 def _from_rollouts(
     model: HookedModel,
     task: Task,
     rollouts: Sequence[Rollout],
     *,
-    items: Sequence[TaskItem] | None,
+    items: Sequence[TaskItem],
+    gold_check: GoldCheck,
     names: list[str],
     site: str,
     read_at: ReadAt,
@@ -152,10 +182,13 @@ def _from_rollouts(
     progress: bool,
     extra_metadata: Mapping[str, Any],
 ) -> SteeringVector:
-    items = list(items) if items is not None else task.items("train")
     contrasts = build_contrast_set(
         rollouts, items, tokenizer=model.tokenizer, strict=strict, fallback_weight=fallback_weight
     )
+    report = YieldReport.build(rollouts, items, contrasts, gold_check=gold_check)
+    if progress:
+        print(report, flush=True)
+    _warn_low_yield(report.problems(include_gold=False), stacklevel=3)
     means = contrast_means(
         model, contrasts, names, read_at=read_at, batch_size=read_batch_size, progress=progress
     )
@@ -173,6 +206,7 @@ def _from_rollouts(
         strict=strict,
         fallback_weight=fallback_weight,
         **extra_metadata,
+        yield_report=report.as_dict(),
     )
     return vector_from_means(means, scaler=scaler, grouped=grouped, metadata=metadata)
 
@@ -211,6 +245,14 @@ def estimate(
     attached to `model` act on sampling and reading: a RoastWarning says so and the metadata
     records `other_hooks_attached: True`.
 
+    Before sampling, each item's `gold_completion` is graded with the task's grader; after it,
+    the yield report (`roast_tl.report.YieldReport`: rollout accuracy, per-prompt pass rates,
+    real contrasts vs fallbacks, pairs per group, example completions as graded) is printed
+    when `progress=True` and recorded as `metadata["yield_report"]`. A `LowYieldWarning`
+    (`roast_tl._warnings`) fires when the grader fails gold completions, `n_rollouts < 2`,
+    rollout accuracy is 0 or 1, or fallbacks are more than half the groups; `strict=True`
+    forbids fallbacks.
+
         vector = roast_tl.estimate(model, roast_tl.load_task("sentiment"), layers=[10])
     """
     check_batch_size(batch_size, "batch_size")
@@ -218,6 +260,7 @@ def estimate(
     names = resolve_hook_names(model, layers=layers, site=site, hook_names=hook_names)
     hooked = other_hooks_attached(model, "estimate")
     items = list(items) if items is not None else task.items("train")
+    gold = _gold_self_check(task, items)
     rollouts = sample_rollouts(
         model,
         task,
@@ -236,6 +279,7 @@ def estimate(
         task,
         rollouts,
         items=items,
+        gold_check=gold,
         names=names,
         site=site,
         read_at=read_at,

@@ -1,7 +1,10 @@
 """`estimate`: a planted direction is recovered, the one call equals the stages, runs resume and
-are bit-reproducible, and the metadata says how the vector was made."""
+are bit-reproducible, the metadata says how the vector was made, and every estimate reports its
+yield (printed, in the metadata, and as warnings when it is low)."""
 
+import json
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
@@ -9,10 +12,11 @@ import torch
 import roast_tl
 import roast_tl.generation
 from roast_tl._fingerprint import model_fingerprint
-from roast_tl._warnings import RoastWarning
+from roast_tl._warnings import LowYieldWarning, RoastWarning
 from roast_tl.activations import ContrastMeans
 from roast_tl.estimate import vector_from_means, vector_metadata
 from roast_tl.pairs import build_contrast_set
+from roast_tl.report import YieldReport, check_gold
 from roast_tl.rollouts import load_rollouts, sample_rollouts
 from roast_tl.scaling import l2_normalize, max_norm, softmax_scale
 from roast_tl.tasks.base import Task, TaskItem
@@ -20,6 +24,7 @@ from roast_tl.vector import SteeringVector
 from tests.tiny_model import (
     EMBED_HOOK,
     HOOK,
+    first_word_parity,
     make_rollout,
     make_tiny_model,
     make_tiny_model_in,
@@ -202,6 +207,12 @@ def test_estimate_records_its_settings_resumes_and_is_bit_reproducible(
     }
     assert {k: first.metadata[k] for k in expected} == expected
     assert first.metadata["rollout_accuracy"] == sum(r.correct for r in saved) / 24
+    contrasts = build_contrast_set(saved, task.items("train"), tokenizer=tiny_model.tokenizer)
+    report = YieldReport.build(
+        saved, task.items("train"), contrasts, gold_check=check_gold(task, task.items("train"))
+    )
+    assert first.metadata["yield_report"] == report.as_dict()
+    assert report.gold_check.failed == 0 and report.problems() == []  # no LowYieldWarning
 
     monkeypatch.setattr(roast_tl.generation, "generate_tokens", _no_sampling)
     resumed = roast_tl.estimate(tiny_model, task, rollouts_path=path, **ESTIMATE)
@@ -234,8 +245,11 @@ def test_strict_estimate_with_no_contrast_pair_says_why(tiny_model):
     # Every rollout is graded correct, so strict mode leaves no prompt with a pair.
     items = [TaskItem(f"q{i}", p, "yes", "yes", "no") for i, p in enumerate(["a", "b", "c"])]
     task = Task("always_right", {"train": items}, extract_answer=lambda s: "yes", max_new_tokens=2)
-    with pytest.raises(ValueError, match=r"contrast set is empty.*'skipped_strict': 3"):
-        roast_tl.estimate(tiny_model, task, layers=[1], n_rollouts=2, strict=True, progress=False)
+    with pytest.warns(LowYieldWarning, match="rollout accuracy is 1: all 6 rollouts"):
+        with pytest.raises(ValueError, match=r"contrast set is empty.*'skipped_strict': 3"):
+            roast_tl.estimate(
+                tiny_model, task, layers=[1], n_rollouts=2, strict=True, progress=False
+            )
 
 
 def test_bad_sites_and_hook_names_fail_before_any_sampling(tiny_model, monkeypatch):
@@ -303,3 +317,112 @@ def test_batch_sizes_below_one_fail_before_any_sampling(
         roast_tl.estimate_from_rollouts(
             tiny_model, tiny_task(), rollouts, layers=[1], read_batch_size=0, progress=False
         )
+
+
+def _first_word(text):
+    """A broken grader for the parity task: the first word itself, never "even" or "odd"."""
+    return text.split()[0] if text.split() else None
+
+
+def _low_yield(caught):
+    return [str(w.message) for w in caught if issubclass(w.category, LowYieldWarning)]
+
+
+def test_a_broken_grader_shows_in_the_yield_report_and_the_warnings(tiny_model, capsys):
+    """Issue 11: a grader that marked every right answer wrong left an all-fallback vector,
+    silently. Now the self-check, the rollout accuracy and the fallbacks each warn, and the
+    printed report shows what the grader extracted."""
+    parity = tiny_task()
+    broken = Task("broken", parity.splits, _first_word, parity.max_new_tokens)
+    settings = {**ESTIMATE, "layers": [1], "progress": True}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vector = roast_tl.estimate(tiny_model, broken, **settings)
+    messages = _low_yield(caught)
+    assert len(messages) == 3
+    assert messages[0].startswith(
+        "the grader marks none of the 6 items' own gold_completion correct (e.g. q0 'good' -> "
+        "'good' (gold 'even'))"
+    )
+    assert messages[1].startswith("rollout accuracy is 0: all 24 rollouts are graded wrong")
+    assert messages[2].startswith("6 of 6 contrast groups are fallbacks {'gold_fallback': 6}")
+
+    report = YieldReport.from_dict(vector.metadata["yield_report"])
+    assert report.n_rollouts == 24 and report.rollout_accuracy == 0.0
+    assert report.pass_rate_histogram["0"] == 6 and report.group_counts == {"gold_fallback": 6}
+    assert report.gold_check.failed == 6 and report.correct_examples == ()
+    assert [e.answer for e in report.wrong_examples] == [
+        e.completion.split()[0] for e in report.wrong_examples
+    ]
+    printed = capsys.readouterr().out
+    assert str(report) in printed
+    assert "gold self-check: 0 of 6 graded correct, e.g. q0 'good' -> 'good' (gold 'even')" in (
+        printed
+    )
+    assert "prompts per path: rollouts 0 (0%), gold_fallback 6 (100%)" in printed
+
+    # The same rollouts with the right grader: no warning, and a real contrast for most prompts.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        healthy = roast_tl.estimate(tiny_model, parity, **{**settings, "progress": False})
+    assert _low_yield(caught) == [] and capsys.readouterr().out == ""
+    assert healthy.metadata["yield_report"]["group_counts"] == {"rollouts": 6}
+
+
+def test_the_gold_self_check_warns_before_any_sampling(tiny_model, monkeypatch):
+    parity = tiny_task()
+    items = parity.items("train")
+    # "good" is even; two items' gold completions are odd-length words the grader calls "odd".
+    regold = [replace(i, gold_completion="bad") if i.id in ("q1", "q4") else i for i in items]
+    task = Task("regold", {"train": regold}, first_word_parity, parity.max_new_tokens)
+    monkeypatch.setattr(roast_tl.generation, "generate_tokens", _no_sampling)
+    with pytest.warns(LowYieldWarning) as caught:
+        with pytest.raises(AssertionError, match="must not sample"):
+            roast_tl.estimate(tiny_model, task, layers=[1], progress=False)
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith(
+        "the grader marks 2 of 6 items' own gold_completion wrong (e.g. q1 'bad' -> 'odd' "
+        "(gold 'even'))"
+    )
+
+
+def test_n_rollouts_1_warns_that_every_group_is_a_fallback(tiny_model):
+    settings = {**ESTIMATE, "layers": [1], "n_rollouts": 1}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vector = roast_tl.estimate(tiny_model, tiny_task(), **settings)
+    messages = _low_yield(caught)
+    assert messages[0].startswith("n_rollouts < 2: no prompt has 2 rollouts")
+    assert messages[-1].startswith("6 of 6 contrast groups are fallbacks")
+    assert vector.metadata["yield_report"]["rollouts_per_prompt"] == [1, 1]
+
+
+def test_low_yield_warnings_filter_like_any_warning(tiny_model):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=LowYieldWarning)
+        roast_tl.estimate(tiny_model, tiny_task(), **{**ESTIMATE, "layers": [1], "n_rollouts": 1})
+    assert caught == []
+
+
+def test_estimate_from_rollouts_reports_and_checks_the_gold_too(planted, tmp_path):
+    model, task, rollouts, _, _ = planted
+    vector = roast_tl.estimate_from_rollouts(
+        model, task, rollouts, hook_names=[EMBED_HOOK], progress=False
+    )
+    report = YieldReport.from_dict(vector.metadata["yield_report"])
+    assert report.gold_check.n_items == 9 and report.gold_check.failed == 0
+    assert (report.n_rollouts, report.n_correct, report.n_pairs) == (45, 18, 54)
+    assert report.pass_rate_histogram["(.25,.5]"] == 9
+    # The report survives save and load, as JSON in the safetensors header.
+    loaded = SteeringVector.load(vector.save(tmp_path / "v.safetensors"), model)
+    assert loaded.metadata["yield_report"] == vector.metadata["yield_report"]
+    assert str(YieldReport.from_dict(loaded.metadata["yield_report"])) == str(report)
+    assert json.dumps(loaded.metadata["yield_report"], allow_nan=False)
+
+    always_wrong = Task("wrong", task.splits, lambda s: None, 1)
+    with pytest.warns(LowYieldWarning) as caught:
+        roast_tl.estimate_from_rollouts(
+            model, always_wrong, rollouts, hook_names=[EMBED_HOOK], progress=False
+        )
+    assert "marks none of the 9 items' own gold_completion correct" in str(caught[0].message)

@@ -9,6 +9,7 @@ import roast_tl.harness.demo as demo
 import roast_tl.rollouts as rollouts_module
 from roast_tl.evaluate import EvalResult, pick_alpha
 from roast_tl.harness.demo import DemoConfig, result_table, run_demo
+from roast_tl.report import YieldReport
 from roast_tl.rollouts import load_rollouts
 from roast_tl.vector import SteeringVector
 from tests.tiny_model import make_tiny_model, tiny_task
@@ -67,6 +68,26 @@ def test_run_demo_writes_what_it_measured(demo_env, tmp_path):
     }
     steered_row = f"ROAST steered (alpha={results['chosen_alpha']:g})"
     assert steered_row in results["table"]
+
+
+def test_the_demo_table_shows_the_yield_report_and_results_json_carries_it(demo_env, tmp_path):
+    model, _ = demo_env
+    results = run_demo(_small(tmp_path))
+    row = results["vector_metadata"]["yield_report"]
+    assert (
+        row == SteeringVector.load(tmp_path / "vector.safetensors", model).metadata["yield_report"]
+    )
+    assert json.loads((tmp_path / "results.json").read_text())["vector_metadata"][
+        "yield_report"
+    ] == json.loads(json.dumps(row))
+    report = YieldReport.from_dict(row)
+    assert (report.n_items, report.n_rollouts) == (4, 4 * 2)
+    assert report.gold_check is not None and report.gold_check.failed == 0
+    lines = results["table"].splitlines()
+    block = str(report).splitlines()
+    assert lines[0].startswith("ROAST demo: ") and lines[1 : 1 + len(block)] == block
+    assert lines[1].startswith("yield report: 4 prompts x 2 rollouts, rollout accuracy ")
+    assert lines[1 + len(block)].startswith("dev accuracy by alpha: ")
 
 
 def test_result_table_lines_up_accuracy_interval_and_n():

@@ -1,7 +1,9 @@
 """The main job: estimate a ROAST vector on the sentiment task and measure what it does.
 
 Estimate on training prompts, pick alpha on the dev split, then compare unsteered and steered
-accuracy on the held-out test split. Everything it makes is saved under one output folder.
+accuracy on the held-out test split. Everything it makes is saved under one output folder. The
+printed table starts with the estimate's yield report (`roast_tl.report.YieldReport`), which
+results.json also carries as `vector_metadata["yield_report"]`.
 
 `results.json` records the settings together with the model's, tokenizer's and task data's
 fingerprints. A rerun into a folder whose results.json was made with other settings is refused
@@ -23,6 +25,7 @@ from roast_tl.estimate import estimate
 from roast_tl.evaluate import EvalResult, evaluate, pick_alpha
 from roast_tl.harness.sweep import config_difference
 from roast_tl.models import load_model
+from roast_tl.report import YieldReport
 from roast_tl.scaling import max_norm
 from roast_tl.tasks import load_task
 from roast_tl.tasks.base import Task
@@ -175,8 +178,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     table = "\n".join(
         [
             f"ROAST demo: {meta['model_name']}, task {task.name}, hooks {vector.hook_names}",
-            f"estimate: {meta['n_prompts']} prompts, {meta['n_pairs']} pairs, "
-            f"rollout accuracy {meta['rollout_accuracy']:.3f}, groups {meta['group_counts']}",
+            str(YieldReport.from_dict(meta["yield_report"])),
             "dev accuracy by alpha: "
             + ", ".join(f"{a:g}: {r.accuracy:.3f}" for a, r in dev_results.items()),
             "",
