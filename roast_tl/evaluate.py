@@ -53,6 +53,18 @@ class EvalResult:
             **self.settings,
         }
 
+    def __repr__(self) -> str:
+        """One line, never the per-item records (they are in `.records`).
+
+        >>> EvalResult(0.5, 0.237, 0.763, 10, settings={"task": "t", "alpha": 4.0})
+        EvalResult(accuracy=0.500, 95% CI [0.237, 0.763], n=10, task='t', alpha=4)
+        """
+        task, alpha = self.settings.get("task", "?"), self.settings.get("alpha", 0.0)
+        return (
+            f"EvalResult(accuracy={self.accuracy:.3f}, 95% CI [{self.ci_low:.3f}, "
+            f"{self.ci_high:.3f}], n={self.n}, task={task!r}, alpha={alpha:g})"
+        )
+
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Return the Wilson score interval for `correct` successes out of `n`.

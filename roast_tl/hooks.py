@@ -150,6 +150,12 @@ class SteeringHook:
             self._cast[key] = self.vector.to(dtype=activation.dtype, device=activation.device)
         return self._cast[key]
 
+    def __repr__(self) -> str:
+        return (
+            f"SteeringHook({self.name or '?'}, alpha={self.alpha:g}, positions={self.positions!r}, "
+            f"mode={self.mode!r}, d_act={self.vector.shape[0]})"
+        )
+
     def __call__(self, activation: Tensor, hook: HookPoint) -> Tensor:
         if self.alpha == 0.0:
             return activation

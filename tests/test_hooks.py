@@ -280,3 +280,10 @@ def test_steering_a_bfloat16_model(bf16_model):
     with roast_tl.steer(model, vector, 4.0, positions="all"):
         assert roast_tl.generate(model, prompts, max_new_tokens=4) != unsteered
     assert not any(hp.has_hooks() for hp in model.hook_dict.values())
+
+
+def test_a_steering_hook_shows_its_hook_alpha_positions_and_mode():
+    hook = SteeringHook(torch.ones(4), 2.5, positions="prefill", mode="add", name=HOOK)
+    assert repr(hook) == (
+        f"SteeringHook({HOOK}, alpha=2.5, positions='prefill', mode='add', d_act=4)"
+    )
