@@ -48,20 +48,18 @@ def prompt_ids(tokenizer: Any, n: int) -> list[list[int]]:
     return out
 
 
-def pad_id(tokenizer: Any) -> int:
-    """The tokenizer's pad id (`roast_tl.load_model` sets it to EOS when there is none)."""
-    return int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
-
-
-def left_pad(sequences: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad token lists into (input_ids, attention_mask), as HF batched generation wants."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, width - len(seq) :] = torch.tensor(list(seq), dtype=torch.long)
-        mask[row, width - len(seq) :] = 1
-    return ids, mask
+def left_pad(
+    tokenizer: Any, sequences: Sequence[Sequence[int]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token lists into (input_ids, attention_mask) with the tokenizer's own padding,
+    as HF batched generation wants."""
+    batch = tokenizer.pad(
+        {"input_ids": [list(s) for s in sequences]},
+        padding=True,
+        padding_side="left",
+        return_tensors="pt",
+    )
+    return batch["input_ids"], batch["attention_mask"]
 
 
 def hf_forward(
@@ -115,9 +113,9 @@ def sequences(contrasts: ContrastSet) -> list[tuple[list[int], list[int]]]:
 
 
 def padded_batches(
-    contrasts: ContrastSet, pad: int, batch_size: int
+    contrasts: ContrastSet, tokenizer: Any, batch_size: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The contrast set's prompt + response sequences, left-padded, in batches (as capture)."""
     flat = sequences(contrasts)
     for start in range(0, len(flat), batch_size):
-        yield left_pad([p + r for p, r in flat[start : start + batch_size]], pad)
+        yield left_pad(tokenizer, [p + r for p, r in flat[start : start + batch_size]])

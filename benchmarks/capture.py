@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 from _harness import interleaved, median_ratio
-from _workload import hf_forward, pad_id, padded_batches, sequences, synthetic_contrasts
+from _workload import hf_forward, padded_batches, sequences, synthetic_contrasts
 
 from roast_tl.activations import contrast_means
 from roast_tl.pairs import ContrastSet
@@ -23,7 +23,7 @@ BATCH_SIZE = 16
 def full_forward(model: Any, contrasts: ContrastSet, batch_size: int = BATCH_SIZE) -> None:
     """A plain, hook-free full forward of the contrast set's sequences (the reference)."""
     with torch.inference_mode():
-        for ids, mask in padded_batches(contrasts, pad_id(model.tokenizer), batch_size):
+        for ids, mask in padded_batches(contrasts, model.tokenizer, batch_size):
             hf_forward(model.original_model, ids, mask)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 from _harness import load_bridge, peak_rss_growth
-from _workload import hf_forward, pad_id, padded_batches, synthetic_contrasts
+from _workload import hf_forward, padded_batches, synthetic_contrasts
 
 from roast_tl.activations import contrast_means
 from roast_tl.pairs import ContrastSet
@@ -38,7 +38,7 @@ def keep_every_activation(
         raise StopForward
 
     with torch.inference_mode(), model.hooks(fwd_hooks=[(name, keep)]):
-        for ids, mask in padded_batches(contrasts, pad_id(model.tokenizer), batch_size):
+        for ids, mask in padded_batches(contrasts, model.tokenizer, batch_size):
             try:
                 hf_forward(model.original_model, ids, mask)
             except StopForward:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 from _harness import interleaved, median_ratio
-from _workload import left_pad, pad_id, prompt_ids
+from _workload import left_pad, prompt_ids
 
 from roast_tl.generation import generate_tokens
 
@@ -20,11 +20,11 @@ def measure(
     model: Any, hf: Any, *, batches: Sequence[int], new_tokens: int, rounds: int, target: float
 ) -> list[dict[str, Any]]:
     """One row per batch size; `met` when roast_tl makes >= `target` x HF's tokens per second."""
-    pad = pad_id(model.tokenizer)
+    pad = model.tokenizer.pad_token_id  # `roast_tl.load_model` sets it (to EOS when missing)
     rows = []
     for batch in batches:
         prompts = prompt_ids(model.tokenizer, batch)
-        ids, mask = left_pad(prompts, pad)
+        ids, mask = left_pad(model.tokenizer, prompts)
 
         def ours(prompts: list[list[int]] = prompts) -> None:
             gens = [torch.Generator().manual_seed(i) for i in range(len(prompts))]

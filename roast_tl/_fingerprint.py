@@ -130,3 +130,12 @@ def task_fingerprint(task: Task) -> str:
             "few_shot": [dataclasses.asdict(item) for item in task.few_shot],
         }
     )
+
+
+def run_fingerprints(model: HookedModel, task: Task) -> dict[str, str]:
+    """The fingerprints a cached result depends on: model, tokenizer and task data."""
+    return {
+        "model": model_fingerprint(model),
+        "tokenizer": tokenizer_fingerprint(model.tokenizer),
+        "task_data": task_fingerprint(task),
+    }

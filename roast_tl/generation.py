@@ -24,7 +24,7 @@ from roast_tl._tokens import (
     tokenizer_of,
 )
 from roast_tl._types import HookedModel, TokenIds
-from roast_tl.hooks import CURRENT_WINDOW, DecodeWindow
+from roast_tl.hooks import CURRENT_WINDOW, DecodeWindow, hooked_points
 
 # Nucleus sampling first looks at this many candidates and sorts the whole vocabulary only when
 # they hold less than `top_p` of the mass: a full sort of a 50k vocabulary per row per step was
@@ -60,7 +60,7 @@ def _check_finite(logits: Float[Tensor, "batch vocab"], model: HookedModel, step
     row_max = logits.amax(dim=-1)  # NaN propagates through max
     if bool(torch.isfinite(row_max).all()):
         return
-    steered = any(hp.has_hooks() for hp in model.hook_dict.values())
+    steered = bool(hooked_points(model))
     cause = (
         "the steering hooks attached to the model are the likely cause: alpha times the vector "
         "overflows the activations; use a smaller alpha or check the vector"

@@ -59,8 +59,9 @@ def check_alpha(alpha: float) -> float:
     return value
 
 
-def check_direction(vector: Tensor, name: str = "") -> None:
-    """Raise unless `vector` is floating point and finite once cast to float32 (the hooks' sum).
+def check_direction(vector: Tensor, name: str = "") -> float:
+    """Return max |v|, or raise unless `vector` is floating point and finite once cast to
+    float32 (the hooks' sum).
 
     A float64 entry of 1e300 is finite but becomes inf in a float32 model, so it is refused.
     """
@@ -77,6 +78,7 @@ def check_direction(vector: Tensor, name: str = "") -> None:
         raise ValueError(
             f"{what} has entries beyond the float32 range (max |v| = {peak:.3g}); scale it down"
         )
+    return peak
 
 
 def steered_slice(n_pos: int, positions: Positions, window: DecodeWindow | None) -> slice | None:
@@ -130,12 +132,10 @@ class SteeringHook:
             )
         if vector.ndim != 1:
             raise ValueError(f"a steering vector must be 1-D (d_act,), got {tuple(vector.shape)}")
-        check_direction(vector, name)
+        peak = check_direction(vector, name)
         self.vector = vector
         self.alpha = check_alpha(alpha)
-        self._bound = (
-            abs(self.alpha) * float(vector.detach().abs().max()) if vector.numel() else 0.0
-        )
+        self._bound = abs(self.alpha) * peak
         _check_fits(self._bound, torch.float32, name)
         self.positions = positions
         self.mode = mode
@@ -220,14 +220,20 @@ def require_steering_vector(vector: object, caller: str) -> None:
         )
 
 
+def hooked_points(model: HookedModel) -> list[str]:
+    """Sorted names of the hook points with forward hooks attached, one name per HookPoint
+    (the bridge aliases some, e.g. `blocks.1.hook_resid_post` and `blocks.1.hook_out`)."""
+    points = {id(hp): name for name, hp in model.hook_dict.items() if hp.has_hooks(dir="fwd")}
+    return sorted(points.values())
+
+
 def other_hooks_attached(model: HookedModel, caller: str) -> bool:
     """Warn (RoastWarning) and return True when forward hooks are attached to `model` already.
 
     They act on every pass of `caller` (an enclosing `steer`, a hook of your own), so the run is
     not the plain model its settings would otherwise describe.
     """
-    points = {id(hp): name for name, hp in model.hook_dict.items() if hp.has_hooks(dir="fwd")}
-    attached = sorted(points.values())  # one name per HookPoint (the bridge aliases some)
+    attached = hooked_points(model)
     if attached:
         shown = ", ".join(attached[:3]) + (", ..." if len(attached) > 3 else "")
         warnings.warn(

@@ -45,6 +45,7 @@ from roast_tl._tokens import encode_prompt, format_prompt, tokenizer_of
 from roast_tl._types import HookedModel, TokenIds
 from roast_tl._warnings import RoastWarning
 from roast_tl.generation import complete
+from roast_tl.hooks import hooked_points
 from roast_tl.tasks.base import Task, TaskItem, check_item_ids
 
 SAMPLER_VERSION = 2
@@ -302,7 +303,7 @@ def sample_rollouts(
         "top_p": float(top_p),
         "max_new_tokens": int(max_new_tokens),
         "seed": int(seed),
-        "hooks": sorted(name for name, hp in model.hook_dict.items() if hp.has_hooks()),
+        "hooks": hooked_points(model),
     }
     item_of = {item.id: item for item in items}
     expected = {

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roast_tl._fingerprint import model_fingerprint, task_fingerprint, tokenizer_fingerprint
+from roast_tl._fingerprint import run_fingerprints
 from roast_tl._io import atomic_write_text, read_json
 from roast_tl._types import HookedModel, Positions, Scaler
 from roast_tl.estimate import estimate
@@ -76,11 +76,7 @@ def demo_settings(config: DemoConfig, model: HookedModel, task: Task) -> dict[st
     fingerprints (not the paths they were loaded from)."""
     settings = {k: v for k, v in asdict(config).items() if k not in _NOT_COMPARED}
     settings["scaler"] = getattr(config.scaler, "__name__", repr(config.scaler))
-    settings["fingerprints"] = {
-        "model": model_fingerprint(model),
-        "tokenizer": tokenizer_fingerprint(model.tokenizer),
-        "task_data": task_fingerprint(task),
-    }
+    settings["fingerprints"] = run_fingerprints(model, task)
     return dict(json.loads(json.dumps(settings)))
 
 

@@ -20,12 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from roast_tl._fingerprint import (
-    digest,
-    model_fingerprint,
-    task_fingerprint,
-    tokenizer_fingerprint,
-)
+from roast_tl._fingerprint import digest, run_fingerprints
 from roast_tl._io import atomic_write_text, read_json
 from roast_tl._types import HookedModel, Positions, ReadAt, SteeringMode
 from roast_tl.evaluate import evaluate, pick_alpha
@@ -261,9 +256,7 @@ def run_sweep(
     overrides = {mode: [float(a) for a in grid] for mode, grid in (alphas or {}).items()}
     config = {
         "task": task.name,
-        "task_data": task_fingerprint(task),
-        "model": model_fingerprint(model),
-        "tokenizer": tokenizer_fingerprint(model.tokenizer),
+        **run_fingerprints(model, task),
         "candidates": candidates,
         "site": site,
         "read_at": read_at,
