@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from roast_tl.generation import generate_tokens
 from roast_tl.pairs import ContrastGroup, ContrastSet
 
 PROMPTS = [
@@ -46,6 +47,22 @@ def prompt_ids(tokenizer: Any, n: int) -> list[list[int]]:
         else:
             out.append(list(tokenizer(text)["input_ids"]))
     return out
+
+
+def sample_rollout_batch(model: Any, prompts: list[list[int]], new_tokens: int) -> list[list[int]]:
+    """Sample `new_tokens` per prompt as `sample_rollouts` does (T=0.8, top_p=0.9, one generator
+    per row), stop tokens off so every row makes the same count."""
+    gens = [torch.Generator().manual_seed(i) for i in range(len(prompts))]
+    out = generate_tokens(
+        model,
+        prompts,
+        max_new_tokens=new_tokens,
+        temperature=0.8,
+        top_p=0.9,
+        generators=gens,
+        stop_token_ids=(),
+    )
+    return out.tokens
 
 
 def left_pad(

@@ -11,9 +11,7 @@ from typing import Any
 
 import torch
 from _harness import interleaved, median_ratio
-from _workload import left_pad, prompt_ids
-
-from roast_tl.generation import generate_tokens
+from _workload import left_pad, prompt_ids, sample_rollout_batch
 
 
 def measure(
@@ -27,17 +25,8 @@ def measure(
         ids, mask = left_pad(model.tokenizer, prompts)
 
         def ours(prompts: list[list[int]] = prompts) -> None:
-            gens = [torch.Generator().manual_seed(i) for i in range(len(prompts))]
-            out = generate_tokens(
-                model,
-                prompts,
-                max_new_tokens=new_tokens,
-                temperature=0.8,
-                top_p=0.9,
-                generators=gens,
-                stop_token_ids=(),
-            )
-            assert all(len(t) == new_tokens for t in out.tokens)
+            tokens = sample_rollout_batch(model, prompts, new_tokens)
+            assert all(len(t) == new_tokens for t in tokens)
 
         def hf_generate(
             target_model: Any, ids: torch.Tensor = ids, mask: torch.Tensor = mask

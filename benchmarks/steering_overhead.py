@@ -5,10 +5,9 @@ from typing import Any
 
 import torch
 from _harness import interleaved, median_ratio
-from _workload import prompt_ids
+from _workload import prompt_ids, sample_rollout_batch
 
 import roast_tl
-from roast_tl.generation import generate_tokens
 from roast_tl.scaling import max_norm
 from roast_tl.sites import hook_name, model_name
 
@@ -24,16 +23,7 @@ def measure(
     prompts = prompt_ids(model.tokenizer, batch)
 
     def unsteered() -> None:
-        gens = [torch.Generator().manual_seed(i) for i in range(batch)]
-        generate_tokens(
-            model,
-            prompts,
-            max_new_tokens=new_tokens,
-            temperature=0.8,
-            top_p=0.9,
-            generators=gens,
-            stop_token_ids=(),
-        )
+        sample_rollout_batch(model, prompts, new_tokens)
 
     def steered() -> None:
         with roast_tl.steer(model, vector, 1.0):
