@@ -7,7 +7,8 @@ task data and prompts, however their paths were spelled.
   another one. The device is left out on purpose: rollouts made on a GPU are reused on a CPU.
 - `tokenizer_fingerprint`: vocabulary size, special tokens and their ids, the chat template and
   the strings of 256 evenly spaced token ids.
-- `task_fingerprint`: the task's name, max_new_tokens, and every item's fields, split by split.
+- `task_fingerprint`: the task's name, max_new_tokens, and every item's fields, split by split;
+  for a task graded by a `grader` (not `extract_answer`), the grader's name too.
 - `token_ids_hash`: a prompt's token ids (the formatted prompt the model sees).
 
 They are recomputed on every call (never cached): weights edited in place change the fingerprint.
@@ -118,9 +119,12 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 
 
 def task_fingerprint(task: Task) -> str:
-    """Identify a task's data: its name, max_new_tokens, splits and every item's fields."""
+    """Identify a task's data: its name, max_new_tokens, splits and every item's fields (and the
+    name of its `grader`, when it has one)."""
+    grader = {} if task.grader is None else {"grader": _grader_name(task.grader)}
     return digest(
         {
+            **grader,
             "name": task.name,
             "max_new_tokens": task.max_new_tokens,
             "splits": {
@@ -130,6 +134,14 @@ def task_fingerprint(task: Task) -> str:
             "few_shot": [dataclasses.asdict(item) for item in task.few_shot],
         }
     )
+
+
+def _grader_name(grader: Any) -> str:
+    """A grader's `name` (the shipped ones, e.g. "regex:..."), else its qualified name."""
+    name = getattr(grader, "name", None)
+    if isinstance(name, str):
+        return name
+    return str(getattr(grader, "__qualname__", type(grader).__qualname__))
 
 
 def run_fingerprints(model: HookedModel, task: Task) -> dict[str, str]:
