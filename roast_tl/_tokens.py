@@ -22,6 +22,25 @@ def tokenizer_of(model: Any) -> Any:
     return tokenizer
 
 
+def resolve_chat(tokenizer: Any, chat: bool | None) -> bool:
+    """Whether prompts get the chat template: `None` when the tokenizer has one, else `chat`.
+
+    `chat=True` with a tokenizer that has no chat template is a ValueError (a base model's
+    tokenizer): there is no template to apply.
+    """
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if chat is None:
+        return has_template
+    if not isinstance(chat, bool):
+        raise TypeError(f"chat must be True, False or None, got {chat!r}")
+    if chat and not has_template:
+        raise ValueError(
+            "chat=True, but the tokenizer has no chat template; use chat=False (or None) to "
+            "feed the prompts as plain text"
+        )
+    return chat
+
+
 def format_prompt(tokenizer: Any, user_message: str, *, chat: bool = True) -> str:
     """Return the text the model sees: the chat template around `user_message` when it has one."""
     if chat and getattr(tokenizer, "chat_template", None):

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from roast_tl._fingerprint import model_fingerprint
+from roast_tl._tokens import resolve_chat
 from roast_tl._types import HookedModel, ReadAt, Scaler
 from roast_tl._version import __version__
 from roast_tl._warnings import LowYieldWarning
@@ -119,6 +120,10 @@ def estimate_from_rollouts(
     attached to `model` (an enclosing `steer`) act on the activations read: a RoastWarning
     says so and the metadata records `other_hooks_attached: True`.
 
+    The rollouts carry their own prompt ids (formatted with or without the chat template);
+    fallbacks reuse them, and `metadata["chat"]` records the rollouts' setting when their
+    fingerprints agree on one.
+
     Like `estimate`, it grades each item's `gold_completion` first, then prints the yield
     report when `progress=True`, records it as `metadata["yield_report"]` and warns
     (`LowYieldWarning`) about a low yield before reading any activation.
@@ -143,8 +148,15 @@ def estimate_from_rollouts(
         fallback_weight=fallback_weight,
         read_batch_size=read_batch_size,
         progress=progress,
-        extra_metadata={**(extra_metadata or {}), **_hooked(hooked)},
+        extra_metadata={**_chat_of(rollouts), **(extra_metadata or {}), **_hooked(hooked)},
     )
+
+
+def _chat_of(rollouts: Sequence[Rollout]) -> dict[str, Any]:
+    """`{"chat": value}` when every rollout's fingerprint records the same chat setting."""
+    values = {r.fingerprint.get("chat") if r.fingerprint is not None else None for r in rollouts}
+    value = values.pop() if len(values) == 1 else None
+    return {"chat": value} if isinstance(value, bool) else {}
 
 
 def _hooked(other_hooks: bool) -> dict[str, Any]:
@@ -233,6 +245,7 @@ def estimate(
     read_batch_size: int = 16,
     rollouts_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    chat: bool | None = None,
 ) -> SteeringVector:
     """Estimate a ROAST steering vector for `task` on `model`.
 
@@ -252,6 +265,11 @@ def estimate(
     (`roast_tl._warnings`) fires when the grader fails gold completions, `n_rollouts < 2`,
     rollout accuracy is 0 or 1, or fallbacks are more than half the groups; `strict=True`
     forbids fallbacks.
+
+    `chat` (None: the chat template when the tokenizer has one; False: plain-text prompts, as a
+    base model sees them; True: require a template) decides how prompts are formatted for the
+    rollouts and the fallbacks; `metadata["chat"]` records the choice, and the rollout
+    fingerprint too (a rerun under another setting samples anew).
 
         vector = roast_tl.estimate(model, roast_tl.load_task("sentiment"), layers=[10])
     """
@@ -273,6 +291,7 @@ def estimate(
         batch_size=batch_size,
         rollouts_path=rollouts_path,
         progress=progress,
+        chat=chat,
     )
     return _from_rollouts(
         model,
@@ -295,6 +314,7 @@ def estimate(
             "temperature": temperature,
             "top_p": top_p,
             "n_items": len(items),
+            "chat": resolve_chat(model.tokenizer, chat),
             **_hooked(hooked),
         },
     )

@@ -13,6 +13,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from roast_tl._io import atomic_write_text
+from roast_tl._tokens import resolve_chat, tokenizer_of
 from roast_tl._types import HookedModel, HookFn, Positions, SteeringMode
 from roast_tl.generation import complete
 from roast_tl.hooks import check_alpha, other_hooks_attached, require_steering_vector
@@ -107,6 +108,7 @@ def evaluate(
     records_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
     allow_other_model: bool = False,
+    chat: bool | None = None,
 ) -> EvalResult:
     """Return greedy accuracy on `items` (default: the test split), steered by `alpha · vector`.
 
@@ -114,9 +116,12 @@ def evaluate(
     to every prompt (the few-shot baseline uses it). `records_path` gets one JSONL row per item.
     `allow_other_model` accepts a vector made for another model (as does a vector loaded with
     it). Hooks already attached to `model` (an enclosing `steer`) still act: a RoastWarning says
-    so and `settings["other_hooks_attached"]` is True.
+    so and `settings["other_hooks_attached"]` is True. `chat`: None applies the chat template
+    when the tokenizer has one, False feeds plain-text prompts, True requires a template
+    (recorded as `settings["chat"]`).
     """
     alpha = check_alpha(alpha)
+    chat = resolve_chat(tokenizer_of(model), chat)
     check_batch_size(batch_size, "batch_size")
     items = list(items) if items is not None else task.items("test")
     if not items:
@@ -142,6 +147,7 @@ def evaluate(
                 model,
                 [prompt_prefix + item.prompt for item in chunk],
                 max_new_tokens=max_new_tokens,
+                chat=chat,
             )
             for item, (completion,) in zip(chunk, out, strict=True):
                 answer, correct = task.extract_and_grade(completion.text, item)
@@ -164,6 +170,7 @@ def evaluate(
             "positions": positions,
             "mode": mode,
             "steered": vector is not None and alpha != 0.0,
+            "chat": chat,
             **({"other_hooks_attached": True} if other_hooks else {}),
         },
     )

@@ -20,6 +20,7 @@ from roast_tl._tokens import (
     left_pad,
     pad_id,
     position_ids_for,
+    resolve_chat,
     stop_ids,
     tokenizer_of,
 )
@@ -304,15 +305,18 @@ def generate(
     temperature: float = 0.0,
     top_p: float = 1.0,
     seed: int = 0,
-    chat: bool = True,
+    chat: bool | None = None,
     use_cache: bool = True,
 ) -> list[str]:
     """Generate a completion for each user message (greedy by default) and return the texts.
 
     Steer it by calling it inside `roast_tl.steer(...)`; prompt i samples with seed `seed + i`.
-    `prompts` is a list: `generate(model, ["one prompt"])`.
+    `prompts` is a list: `generate(model, ["one prompt"])`. `chat`: None applies the chat
+    template when the tokenizer has one; False feeds the prompts as plain text (a base-model
+    completion such as "The capital of France is"); True requires a template.
     """
     _check_messages(prompts, "prompts")
+    chat = resolve_chat(tokenizer_of(model), chat)
     seeds = [seed + i for i in range(len(prompts))]
     out = complete(
         model,

@@ -109,14 +109,27 @@ def _rollout_tokens(tokenizer: Any, rollout: Rollout, vocab_size: int | None) ->
     )
 
 
-def written_answer_tokens(tokenizer: Any, item: TaskItem, text: str) -> SequenceIds:
-    """Return (prompt ids, answer ids + end-of-turn) for a teacher-forced written answer."""
+def written_answer_tokens(
+    tokenizer: Any,
+    item: TaskItem,
+    text: str,
+    *,
+    prompt: TokenIds | None = None,
+    chat: bool = True,
+) -> SequenceIds:
+    """Return (prompt ids, answer ids + end-of-turn) for a teacher-forced written answer.
+
+    `prompt`: the prompt's ids as the model saw them (a fallback reuses its rollouts' ids, so
+    it is formatted as they were); else the item's prompt, chat-templated when `chat` and the
+    tokenizer has a template.
+    """
     if not isinstance(text, str):
         raise TypeError(
             f"item {item.id!r}: the written answer to teacher-force must be a string, got "
             f"{text!r}; set the item's gold_completion / wrong_completion"
         )
-    prompt = encode_prompt(tokenizer, format_prompt(tokenizer, item.prompt))
+    if prompt is None:
+        prompt = encode_prompt(tokenizer, format_prompt(tokenizer, item.prompt, chat=chat))
     answer = encode_text(tokenizer, text)
     if tokenizer.eos_token_id is not None:
         answer.append(int(tokenizer.eos_token_id))
@@ -177,10 +190,13 @@ def build_contrast_set(
             counts["skipped_strict"] += 1
             continue
         elif wrong:
-            gold = written_answer_tokens(tokenizer, item, item.gold_completion)
+            # The written answer follows the prompt as the rollouts saw it (chat or plain).
+            gold = written_answer_tokens(tokenizer, item, item.gold_completion, prompt=wrong[0][0])
             group = ContrastGroup(item.id, [gold], wrong, fallback_weight, "gold_fallback")
         elif item.wrong_completion is not None:
-            negative = written_answer_tokens(tokenizer, item, item.wrong_completion)
+            negative = written_answer_tokens(
+                tokenizer, item, item.wrong_completion, prompt=correct[0][0]
+            )
             group = ContrastGroup(item.id, correct, [negative], fallback_weight, "wrong_fallback")
         else:
             counts["skipped_no_negative"] += 1
@@ -190,17 +206,20 @@ def build_contrast_set(
     return ContrastSet(groups=groups, counts={k: counts[k] for k in sorted(counts)})
 
 
-def teacher_forced_contrast(tokenizer: Any, items: Sequence[TaskItem]) -> ContrastSet:
+def teacher_forced_contrast(
+    tokenizer: Any, items: Sequence[TaskItem], *, chat: bool = True
+) -> ContrastSet:
     """CAA's off-distribution contrast: each item's written gold answer vs its written wrong one.
 
     Items without a `wrong_completion` are skipped and counted as `skipped_no_negative`.
+    `chat=False` teacher-forces after the plain prompt, without the chat template.
     """
     check_item_ids(items, "teacher_forced_contrast items")
     groups = [
         ContrastGroup(
             item.id,
-            [written_answer_tokens(tokenizer, item, item.gold_completion)],
-            [written_answer_tokens(tokenizer, item, item.wrong_completion)],
+            [written_answer_tokens(tokenizer, item, item.gold_completion, chat=chat)],
+            [written_answer_tokens(tokenizer, item, item.wrong_completion, chat=chat)],
             1.0,
             "teacher_forced",
         )

@@ -7,7 +7,9 @@ Resuming (`sample_rollouts(..., rollouts_path=...)`): the JSONL file is an appen
 
 - Every row roast_tl writes carries its provenance in `fingerprint`: the model's and the
   tokenizer's fingerprints (`roast_tl._fingerprint`: what they compute, not how their path was
-  spelled), `temperature`, `top_p`, `max_new_tokens`, the run's `seed`, a hash of the prompt's
+  spelled), `temperature`, `top_p`, `max_new_tokens`, the run's `seed`, `chat` (whether the chat
+  template was applied; rows written before it was recorded count as made with the template
+  whenever the tokenizer has one, as they were), a hash of the prompt's
   token ids, the sampler version, and the hook points that had hooks attached (an enclosing
   `steer`; rows sampled that way are never reused, since what the hooks did is unknown).
   Its `seed` field is the rollout's own seed, `rollout_seed(seed, item id, k)`: a stable
@@ -41,7 +43,7 @@ from tqdm.auto import tqdm
 
 from roast_tl._fingerprint import model_fingerprint, token_ids_hash, tokenizer_fingerprint
 from roast_tl._io import append_jsonl, atomic_write_text, read_jsonl
-from roast_tl._tokens import encode_prompt, format_prompt, tokenizer_of
+from roast_tl._tokens import encode_prompt, format_prompt, resolve_chat, tokenizer_of
 from roast_tl._types import HookedModel, TokenIds
 from roast_tl._warnings import RoastWarning
 from roast_tl.generation import complete
@@ -277,8 +279,13 @@ def sample_rollouts(
     batch_size: int = 32,
     rollouts_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    chat: bool | None = None,
 ) -> list[Rollout]:
     """Sample `n_rollouts` completions per item, grade them, and return them all (item-major).
+
+    `chat`: None applies the tokenizer's chat template when it has one, False feeds the prompts
+    as plain text (base-model style), True requires a template; it is part of each row's
+    fingerprint, so rows sampled under another setting are never reused.
 
     Rollout k of an item samples from `rollout_seed(seed, item.id, k)`, so results do not
     depend on `batch_size` (sequences per forward batch), on the order of `items`, or on what
@@ -295,6 +302,7 @@ def sample_rollouts(
     check_item_ids(items, f"sample_rollouts on task {task.name!r}")
     max_new_tokens = max_new_tokens or task.max_new_tokens
     tokenizer = tokenizer_of(model)
+    chat = resolve_chat(tokenizer, chat)
     settings = {
         "sampler": SAMPLER_VERSION,
         "model": model_fingerprint(model),
@@ -303,6 +311,7 @@ def sample_rollouts(
         "top_p": float(top_p),
         "max_new_tokens": int(max_new_tokens),
         "seed": int(seed),
+        "chat": chat,
         "hooks": hooked_points(model),
     }
     item_of = {item.id: item for item in items}
@@ -310,7 +319,7 @@ def sample_rollouts(
         item.id: {
             **settings,
             "prompt": token_ids_hash(
-                encode_prompt(tokenizer, format_prompt(tokenizer, item.prompt))
+                encode_prompt(tokenizer, format_prompt(tokenizer, item.prompt, chat=chat))
             ),
         }
         for item in items
@@ -338,6 +347,7 @@ def sample_rollouts(
             temperature=temperature,
             top_p=top_p,
             seeds=seeds,
+            chat=chat,
         )
         new: list[Rollout] = []
         for (item, k), job_seed, (c,) in zip(chunk, seeds, completions, strict=True):
@@ -374,12 +384,16 @@ def _reusable(
 ) -> dict[tuple[str, int], Rollout]:
     """The saved rows this run may reuse, keyed (item id, k), regraded; warn about the rest."""
     vocab_size = vocab_size_of(model)
+    templated = bool(getattr(tokenizer_of(model), "chat_template", None))
     done: dict[tuple[str, int], Rollout] = {}
     stale: list[Rollout] = []
     for number, r in _read(rollouts_path):
         key = (r.item_id, r.sample_index)
         if r.item_id not in item_of or r.sample_index >= n_rollouts or key in done:
             continue
+        if r.fingerprint is not None and "chat" not in r.fingerprint:
+            # Written before `chat` was recorded: the template was applied when there was one.
+            r = replace(r, fingerprint={**r.fingerprint, "chat": templated})
         if r.fingerprint != expected[r.item_id] or r.seed != rollout_seed(seed, *key):
             stale.append(r)
             continue

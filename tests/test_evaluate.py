@@ -68,6 +68,7 @@ def test_accuracy_interval_and_records_file(tiny_model, tmp_path):
         "positions": "last",
         "mode": "add",
         "steered": False,
+        "chat": False,  # the tiny tokenizer has no chat template
     }
 
 
@@ -124,6 +125,7 @@ def test_alpha_zero_is_unsteered_and_alpha_steers_as_steer_does(tiny_model):
         "positions": "all",
         "mode": "add",
         "steered": True,
+        "chat": False,
     }
 
 

@@ -76,7 +76,10 @@ def test_fallbacks_weights_and_counts(tokenizer):
         "none_right": 0.25,
         "none_wrong": 0.25,
     }
-    prompt = encode_prompt(tokenizer, "the movie")
+    # A written answer follows the prompt ids its rollouts saw ([5, 6] here, not the item's
+    # re-encoded prompt), so a fallback is formatted as they were (chat template or plain).
+    prompt = [5, 6]
+    assert prompt != encode_prompt(tokenizer, "the movie")
     good, bad, eos = (tokenizer.convert_tokens_to_ids(w) for w in ("good", "bad", "</s>"))
     # No correct rollout: the written gold answer (plus end of turn) is the positive.
     assert groups["none_right"].kind == "gold_fallback"
