@@ -17,6 +17,7 @@ top_k_mask) and `roast_tl.aggregate` (grouped_mean_normalize, plain_mean_normali
 
 from roast_tl._version import __version__
 from roast_tl.activations import contrast_means
+from roast_tl.compare import compare
 from roast_tl.estimate import estimate, estimate_from_rollouts, vector_from_means
 from roast_tl.evaluate import evaluate
 from roast_tl.generation import generate
@@ -45,6 +46,7 @@ __all__ = [
     "steer",
     "generate",
     "evaluate",
+    "compare",
     # types
     "Rollout",
     "Task",

@@ -1,5 +1,6 @@
 """The demo: estimate, pick alpha on dev, compare unsteered and steered on test, save everything."""
 
+import importlib
 import json
 from dataclasses import replace
 
@@ -7,8 +8,8 @@ import pytest
 
 import roast_tl.harness.demo as demo
 import roast_tl.rollouts as rollouts_module
-from roast_tl.evaluate import EvalResult, pick_alpha
-from roast_tl.harness.demo import DemoConfig, result_table, run_demo
+from roast_tl.evaluate import pick_alpha
+from roast_tl.harness.demo import DemoConfig, run_demo
 from roast_tl.report import YieldReport
 from roast_tl.rollouts import load_rollouts
 from roast_tl.vector import SteeringVector
@@ -90,13 +91,6 @@ def test_the_demo_table_shows_the_yield_report_and_results_json_carries_it(demo_
     assert lines[1 + len(block)].startswith("dev accuracy by alpha: ")
 
 
-def test_result_table_lines_up_accuracy_interval_and_n():
-    table = result_table({"unsteered": EvalResult(0.25, 0.1, 0.5, 40)})
-    assert table.splitlines()[-1] == (
-        "| unsteered                    |    0.250 | [0.100, 0.500] |   40 |"
-    )
-
-
 def _small(tmp_path, **overrides):
     config = DemoConfig(
         layers=[1], n_train=4, n_rollouts=2, alphas=[1.0], out=str(tmp_path), progress=False
@@ -176,14 +170,15 @@ def test_a_truncated_results_json_is_an_error_naming_it(demo_env, tmp_path):
 def test_an_interrupted_run_leaves_only_its_appended_rollouts(demo_env, tmp_path, monkeypatch):
     """The vector, records and results.json are written together at the end: an interrupted
     run never leaves a vector or records of one run without the results.json that names it."""
-    real_evaluate = demo.evaluate
+    compare_module = importlib.import_module("roast_tl.compare")  # roast_tl.compare: the function
+    real_evaluate = compare_module.evaluate
 
     def interrupted_on_test(model, task, *args, items, **kwargs):
         if {i.id for i in items} == {i.id for i in task.items("test")}:
             raise KeyboardInterrupt
         return real_evaluate(model, task, *args, items=items, **kwargs)
 
-    monkeypatch.setattr(demo, "evaluate", interrupted_on_test)
+    monkeypatch.setattr(compare_module, "evaluate", interrupted_on_test)
     with pytest.raises(KeyboardInterrupt):
         run_demo(_small(tmp_path))
     assert list(_folder(tmp_path)) == ["rollouts.jsonl"]

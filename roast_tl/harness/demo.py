@@ -21,8 +21,8 @@ from typing import Any
 from roast_tl._fingerprint import run_fingerprints
 from roast_tl._io import atomic_write_text, read_json
 from roast_tl._types import HookedModel, Positions, Scaler
+from roast_tl.compare import compare
 from roast_tl.estimate import estimate
-from roast_tl.evaluate import EvalResult, evaluate, pick_alpha
 from roast_tl.harness.sweep import config_difference
 from roast_tl.models import load_model
 from roast_tl.report import YieldReport
@@ -34,15 +34,21 @@ from roast_tl.tasks.base import Task
 # (the fingerprints stand for the model and the task data), batching (results are batch
 # invariant) and the progress bars.
 _NOT_COMPARED = ("model", "task", "task_path", "out", "progress", "batch_size")
+_ADDED_IN_0_3: dict[str, Any] = {"task_options": {}, "chat": None}
 
 
 @dataclass
 class DemoConfig:
-    """Settings of the demo; the defaults finish in a few minutes on 2 CPU cores."""
+    """Settings of the demo; the defaults finish in a few minutes on 2 CPU cores.
+
+    `task_options` are further keyword arguments of the task's loader (for `task="jsonl"`:
+    `prompt_field`, `answer_field`, `grader`); `chat` as in `estimate`.
+    """
 
     model: str | None = None
     task: str = "sentiment"
     task_path: str | None = None
+    task_options: dict[str, Any] = field(default_factory=dict)
     layers: list[int] = field(default_factory=lambda: [10])
     site: str = "resid_post"
     n_train: int = 64
@@ -56,19 +62,7 @@ class DemoConfig:
     batch_size: int = 32
     out: str = "roast_runs/demo"
     progress: bool = True
-
-
-def result_table(rows: dict[str, EvalResult]) -> str:
-    """A Markdown table of accuracy, 95% interval and n per labelled result."""
-    lines = [
-        "| test split                   | accuracy | 95% CI         |    n |",
-        "|------------------------------|----------|----------------|------|",
-    ]
-    for label, r in rows.items():
-        lines.append(
-            f"| {label:<28} | {r.accuracy:8.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] | {r.n:4d} |"
-        )
-    return "\n".join(lines)
+    chat: bool | None = None
 
 
 def demo_settings(config: DemoConfig, model: HookedModel, task: Task) -> dict[str, Any]:
@@ -76,6 +70,9 @@ def demo_settings(config: DemoConfig, model: HookedModel, task: Task) -> dict[st
     fingerprints (not the paths they were loaded from)."""
     settings = {k: v for k, v in asdict(config).items() if k not in _NOT_COMPARED}
     settings["scaler"] = getattr(config.scaler, "__name__", repr(config.scaler))
+    for key, default in _ADDED_IN_0_3.items():  # at their defaults, 0.2 folders still resume
+        if settings.get(key) == default:
+            settings.pop(key)
     settings["fingerprints"] = run_fingerprints(model, task)
     return dict(json.loads(json.dumps(settings)))
 
@@ -107,11 +104,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     model = load_model(config.model)
     timings["load_model_s"] = time.perf_counter() - start
 
-    task = (
-        load_task(config.task, path=config.task_path)
-        if config.task_path
-        else load_task(config.task)
-    )
+    task_kwargs = {**({"path": config.task_path} if config.task_path else {})}
+    task = load_task(config.task, **task_kwargs, **config.task_options)
     settings = demo_settings(config, model, task)
     check_results_folder(out, settings)
     t0 = time.perf_counter()
@@ -127,60 +121,32 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         batch_size=config.batch_size,
         rollouts_path=out / "rollouts.jsonl",
         progress=config.progress,
+        chat=config.chat,
     )
     timings["estimate_s"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    dev = task.items("dev")[: config.max_dev]
-    dev_results = {
-        alpha: evaluate(
-            model,
-            task,
-            vector,
-            alpha,
-            items=dev,
-            positions=config.positions,
-            batch_size=config.batch_size,
-            progress=config.progress,
-        )
-        for alpha in [0.0, *config.alphas]
-    }
-    best_alpha = pick_alpha({a: r.accuracy for a, r in dev_results.items()})
-    timings["alpha_selection_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    test = task.items("test")[: config.max_test]
-    unsteered = evaluate(
-        model,
-        task,
-        items=test,
-        batch_size=config.batch_size,
-        progress=config.progress,
-    )
-    steered = evaluate(
+    comparison = compare(
         model,
         task,
         vector,
-        best_alpha,
-        items=test,
+        alphas=config.alphas,
+        dev=task.items("dev")[: config.max_dev],
+        test=task.items("test")[: config.max_test],
         positions=config.positions,
         batch_size=config.batch_size,
+        chat=config.chat,
         progress=config.progress,
     )
-    timings["test_eval_s"] = time.perf_counter() - t0
+    timings.update(comparison.seconds)
     timings["total_s"] = time.perf_counter() - start
+    unsteered, steered = comparison.unsteered, comparison.steered
 
     meta = vector.metadata
     table = "\n".join(
         [
             f"ROAST demo: {meta['model_name']}, task {task.name}, hooks {vector.hook_names}",
             str(YieldReport.from_dict(meta["yield_report"])),
-            "dev accuracy by alpha: "
-            + ", ".join(f"{a:g}: {r.accuracy:.3f}" for a, r in dev_results.items()),
-            "",
-            result_table(
-                {"unsteered": unsteered, f"ROAST steered (alpha={best_alpha:g})": steered}
-            ),
+            comparison.table(),
         ]
     )
     vector_path = vector.save(out / "vector.safetensors")
@@ -193,8 +159,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         "config": {**asdict(config), "scaler": config.scaler.__name__},
         "settings": settings,
         "vector_metadata": meta,
-        "dev_accuracy_by_alpha": {str(a): r.accuracy for a, r in dev_results.items()},
-        "chosen_alpha": best_alpha,
+        "dev_accuracy_by_alpha": {str(a): acc for a, acc in comparison.dev_accuracy.items()},
+        "chosen_alpha": comparison.alpha,
         "test": {"unsteered": unsteered.summary(), "steered": steered.summary()},
         "timings": timings,
         "table": table,
