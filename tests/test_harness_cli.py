@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 import roast_tl.harness.demo
 import roast_tl.models
+import roast_tl.report
 import roast_tl.tasks
 from roast_tl.harness.cli import SCALERS, build_parser, check_writable, main
 from roast_tl.vector import SteeringVector
@@ -232,6 +233,7 @@ POSITIVE_COUNTS = [
         "demo": ["--n-train", "--n-rollouts", "--batch-size", "--threads", "--max-dev"],
         "eval": ["--n-train", "--n-rollouts", "--batch-size", "--threads", "--max-items"],
         "sweep": ["--n-train", "--n-rollouts", "--max-dev", "--max-test", "--max-new-tokens"],
+        "estimate": ["--n-train", "--n-rollouts", "--batch-size", "--threads"],
     }.items()
     for flag in flags
 ] + [("demo", "--max-test"), ("sweep", "--batch-size"), ("sweep", "--threads")]
@@ -372,7 +374,7 @@ def test_a_negative_alpha_steers_end_to_end(cli_env, tmp_path, capsys):
 def test_every_option_has_a_help_string():
     parser = build_parser()
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert sorted(commands.choices) == ["demo", "eval", "sweep"]
+    assert sorted(commands.choices) == ["demo", "estimate", "eval", "sweep"]
     for name, sub in [("roast-tl", parser), *commands.choices.items()]:
         for action in sub._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
@@ -451,11 +453,11 @@ def test_unwritable_eval_outputs_are_refused_before_the_model_loads(
     assert f"{flag} {tmp_path} is a folder; give a file path" in _one_line_error(capsys, "eval")
 
 
-@pytest.mark.parametrize("command", ["demo", "eval", "sweep"])
+@pytest.mark.parametrize("command", ["demo", "estimate", "eval", "sweep"])
 def test_multiple_choice_without_a_path_is_one_line(command, no_model, tmp_path, capsys):
     """C2: `eval --task multiple_choice` used to be a TypeError traceback, and `demo` only failed
     after loading the model."""
-    out = [] if command == "eval" else ["--out", str(tmp_path / "run")]
+    out = ["--out", str(tmp_path / "run")] if command in ("demo", "sweep") else []
     assert main([command, "--task", "multiple_choice", *out, "--quiet"]) == 2
     assert "--task multiple_choice has no shipped data; give --task-path FILE" in (
         _one_line_error(capsys, command)
@@ -463,9 +465,9 @@ def test_multiple_choice_without_a_path_is_one_line(command, no_model, tmp_path,
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("command", ["demo", "eval", "sweep"])
+@pytest.mark.parametrize("command", ["demo", "estimate", "eval", "sweep"])
 def test_a_missing_task_path_is_one_line(command, no_model, tmp_path, capsys):
-    out = [] if command == "eval" else ["--out", str(tmp_path / "run")]
+    out = ["--out", str(tmp_path / "run")] if command in ("demo", "sweep") else []
     missing = tmp_path / "nope.jsonl"
     assert main([command, "--task", "sentiment", "--task-path", str(missing), *out]) == 2
     assert str(missing) in _one_line_error(capsys, command)
@@ -554,3 +556,139 @@ def test_allow_other_model_lets_eval_steer_with_a_vector_made_for_another_model(
     rows = _records(records)
     accuracy = sum(r["correct"] for r in rows) / len(rows)
     assert f"[vector, alpha=1]: accuracy {accuracy:.3f}" in capsys.readouterr().out
+
+
+# --- your own task: --task jsonl, --grader, --chat, and `roast-tl estimate` -------------------
+
+COMMANDS = ["demo", "estimate", "eval", "sweep"]
+
+
+def _yes_no_rows(path, n=10):
+    """A JSONL file of n prompts in the tiny model's vocabulary with answers yes / no."""
+    words = ("good", "bad", "great", "awful", "loved")
+    rows = [
+        {"question": f"the movie was {words[i % 5]} {i} ?", "label": "yes" if i % 2 else "no"}
+        for i in range(n)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture
+def tiny_model_only(tiny_model, monkeypatch):
+    """`load_model` gives the tiny model; tasks are loaded for real (from the test's files)."""
+    for module in (roast_tl.models, roast_tl.harness.demo):
+        monkeypatch.setattr(module, "load_model", lambda name=None: tiny_model)
+    return tiny_model
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_takes_a_jsonl_task_a_grader_and_chat(command):
+    line = f"{command} --task jsonl --task-path f.jsonl --grader number --prompt-field q"
+    args = build_parser().parse_args([*line.split(), "--answer-field", "a", "--no-chat"])
+    assert (args.task, args.task_path, args.grader) == ("jsonl", "f.jsonl", "number")
+    assert (args.prompt_field, args.answer_field, args.chat) == ("q", "a", False)
+    assert build_parser().parse_args([command, "--chat"]).chat is True
+    assert build_parser().parse_args([command]).chat is None  # the template when there is one
+
+
+# A random tiny model's yield is not the point of these tests (test_estimate checks the warnings).
+@pytest.mark.filterwarnings("ignore::roast_tl._warnings.LowYieldWarning")
+def test_estimate_saves_the_vector_and_prints_its_yield_report(tiny_model_only, tmp_path, capsys):
+    data = _yes_no_rows(tmp_path / "yes_no.jsonl")
+    saved = tmp_path / "out" / "v.safetensors"
+    args = ["estimate", "--task", "jsonl", "--task-path", str(data), "--grader", "label"]
+    args += ["--prompt-field", "question", "--answer-field", "label", "--layers", "1"]
+    args += ["--n-rollouts", "2", "--rollouts-path", str(tmp_path / "r.jsonl")]
+    assert main([*args, "--save-vector", str(saved), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    vector = SteeringVector.load(saved, tiny_model_only)
+    meta = vector.metadata
+    assert vector.hook_names == [HOOK]
+    assert (meta["task"], meta["n_items"], meta["n_rollouts"], meta["chat"]) == (
+        "yes_no",
+        6,  # 10 rows: 2 dev, 2 test, 6 train
+        2,
+        False,  # the tiny tokenizer has no chat template
+    )
+    rows = _records(tmp_path / "r.jsonl")
+    assert len(rows) == 6 * 2 and all(r["fingerprint"]["chat"] is False for r in rows)
+    task = roast_tl.tasks.load_task(
+        "jsonl", path=data, prompt_field="question", answer_field="label", grader="label"
+    )
+    gold = {item.id: item.gold for item in task.items("train")}
+    for r in rows:  # the label grader: the one label named as a word, compared with the gold
+        named = [w for w in ("no", "yes") if w in r["completion"].replace("?", " ").split()]
+        answer = named[0] if len(named) == 1 else None
+        assert (r["answer"], r["correct"]) == (answer, answer == gold[r["item_id"]])
+    report = roast_tl.report.YieldReport.from_dict(meta["yield_report"])
+    assert str(report) in printed
+    assert f"saved vector: {saved} (hooks {HOOK})" in printed
+
+
+@pytest.mark.filterwarnings("ignore::roast_tl._warnings.LowYieldWarning")
+def test_estimate_prints_the_report_once_with_progress(tiny_model_only, tmp_path, capsys):
+    data = _yes_no_rows(tmp_path / "d.jsonl")
+    saved = tmp_path / "v.safetensors"
+    args = ["estimate", "--task", "jsonl", "--task-path", str(data), "--grader", "contains"]
+    args += ["--prompt-field", "question", "--answer-field", "label"]
+    assert main([*args, "--layers", "1", "--n-rollouts", "2", "--save-vector", str(saved)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("yield report: 6 prompts x 2 rollouts") == 1
+
+
+@pytest.mark.filterwarnings("ignore::roast_tl._warnings.LowYieldWarning")
+def test_eval_and_demo_run_on_a_jsonl_task(tiny_model_only, tmp_path, capsys):
+    """The one-command route: `roast-tl demo --task jsonl ...` estimates, picks alpha on dev,
+    compares on test and saves the vector."""
+    data = _yes_no_rows(tmp_path / "yes_no.jsonl")
+    task_flags = ["--task", "jsonl", "--task-path", str(data), "--grader", "label"]
+    task_flags += ["--prompt-field", "question", "--answer-field", "label"]
+    records = tmp_path / "records.jsonl"
+    assert main(["eval", *task_flags, "--records", str(records), "--quiet"]) == 0
+    rows = _records(records)
+    assert len(rows) == 2 and {r["gold"] for r in rows} <= {"yes", "no"}
+    assert "yes_no/test [none, alpha=0]: accuracy" in capsys.readouterr().out
+    out = tmp_path / "demo"
+    demo_flags = ["--layers", "1", "--n-train", "4", "--n-rollouts", "2", "--alphas", "1"]
+    assert main(["demo", *task_flags, *demo_flags, "--out", str(out), "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["task_options"] == {
+        "grader": "label",
+        "prompt_field": "question",
+        "answer_field": "label",
+    }
+    assert results["table"] in capsys.readouterr().out
+    assert "| ROAST steered (alpha=" in results["table"]
+    assert SteeringVector.load(out / "vector.safetensors").metadata["task"] == "yes_no"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_jsonl_task_mistakes_are_one_line_before_the_model_loads(
+    command, no_model, tmp_path, capsys
+):
+    out = ["--out", str(tmp_path / "run")] if command in ("demo", "sweep") else []
+    data = _yes_no_rows(tmp_path / "d.jsonl")
+    cases = [
+        (["--task", "jsonl"], "--task jsonl has no shipped data; give --task-path FILE"),
+        (["--task", "sentiment", "--grader", "number"], "--grader applies to --task jsonl"),
+        (
+            ["--task", "jsonl", "--task-path", str(data), "--grader", "bogus"],
+            "unknown grader 'bogus'; choose one of ['choice', 'contains', 'exact', 'label', ",
+        ),
+        (["--task", "jsonl", "--task-path", str(data)], f"{data}:1: missing key 'prompt'"),
+    ]
+    for flags, message in cases:
+        assert main([command, *flags, *out, "--quiet"]) == 2
+        assert message in _one_line_error(capsys, command)
+    assert not (tmp_path / "run").exists()
+
+
+def test_estimate_checks_its_output_before_the_model_loads(no_model, tmp_path, capsys):
+    assert main(["estimate", "--save-vector", str(tmp_path), "--quiet"]) == 2
+    assert f"--save-vector {tmp_path} is a folder" in _one_line_error(capsys, "estimate")
+
+
+def test_chat_on_a_tokenizer_without_a_template_is_one_line(tiny_model_only, capsys):
+    assert main(["eval", "--task", "sentiment", "--max-items", "1", "--chat", "--quiet"]) == 2
+    assert "chat=True, but the tokenizer has no chat template" in _one_line_error(capsys, "eval")

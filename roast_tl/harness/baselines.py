@@ -13,6 +13,7 @@ from typing import Any
 
 from einops import reduce
 
+from roast_tl._tokens import resolve_chat
 from roast_tl._types import HookedModel, Positions, ReadAt, Scaler, SteeringMode
 from roast_tl.activations import ContrastMeans, contrast_means
 from roast_tl.estimate import vector_from_means, vector_metadata
@@ -57,6 +58,7 @@ class MethodContext:
 
     ROAST variants built from one context share its rollouts and, per (site, read_at), its
     activation means: `means_cache` is filled by the first variant and reused by the rest.
+    `chat` formats CAA's and SADI's teacher-forced prompts as `estimate`'s `chat` does.
     """
 
     model: HookedModel
@@ -73,6 +75,7 @@ class MethodContext:
     strict: bool = False
     read_batch_size: int = 16
     progress: bool = False
+    chat: bool | None = None
     means_cache: dict[tuple[str, ...], tuple[ContrastSet, ContrastMeans]] = field(
         default_factory=dict
     )
@@ -117,7 +120,11 @@ class MethodContext:
         return self._means(
             "teacher_forced",
             site or self.site,
-            lambda: teacher_forced_contrast(self.model.tokenizer, self.items),
+            lambda: teacher_forced_contrast(
+                self.model.tokenizer,
+                self.items,
+                chat=resolve_chat(self.model.tokenizer, self.chat),
+            ),
         )
 
     def metadata(self, method: str, hook_names: Sequence[str], **settings: Any) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Command line: `roast-tl demo` (the main job), `roast-tl eval`, `roast-tl sweep`.
+"""Command line: `roast-tl demo` (the main job), `roast-tl estimate`, `roast-tl eval`,
+`roast-tl sweep`.
+
+Every subcommand takes your own task: `--task jsonl --task-path F --grader NAME` (rows
+`{"prompt": ..., "answer": ...}`, other field names with `--prompt-field` / `--answer-field`),
+and `--chat` / `--no-chat` (default: the chat template when the tokenizer has one).
 
 `python -m roast_tl ...` works too. This is the one place that maps names to strategies
 (`SCALERS`); the library itself takes callables.
@@ -185,8 +190,11 @@ def check_writable(flag: str, path: str | os.PathLike[str], *, folder: bool = Fa
     os.remove(probe)
 
 
-def _add_common(p: argparse.ArgumentParser, *, layers: list[int]) -> None:
-    """Flags every subcommand shares, spelled as the library's keywords."""
+def _add_common(p: argparse.ArgumentParser, *, layers: list[int], steers: bool = True) -> None:
+    """Flags every subcommand shares, spelled as the library's keywords (`steers`: with
+    `--positions`, where a vector is applied)."""
+    from roast_tl.tasks import GRADERS
+
     p.add_argument(
         "--model",
         default=None,
@@ -195,9 +203,33 @@ def _add_common(p: argparse.ArgumentParser, *, layers: list[int]) -> None:
     p.add_argument(
         "--task",
         default="sentiment",
-        help="sentiment, gsm8k, arithmetic, multiple_choice (needs --task-path)",
+        help="sentiment, gsm8k, arithmetic, multiple_choice (needs --task-path), or jsonl: "
+        'your own {"prompt", "answer"} rows (needs --task-path; see --grader)',
     )
     p.add_argument("--task-path", default=None, help="JSONL file for the task")
+    p.add_argument(
+        "--grader",
+        default=None,
+        help=f"--task jsonl: how answers are graded, one of {', '.join(sorted(GRADERS))} or "
+        "regex:PATTERN (default: exact)",
+    )
+    p.add_argument(
+        "--prompt-field",
+        default=None,
+        help="--task jsonl: the rows' prompt field (default: prompt)",
+    )
+    p.add_argument(
+        "--answer-field",
+        default=None,
+        help="--task jsonl: the rows' answer field (default: answer)",
+    )
+    p.add_argument(
+        "--chat",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="apply the tokenizer's chat template to prompts; --no-chat feeds them as plain "
+        "text, as a base model sees them (default: the template when the tokenizer has one)",
+    )
     p.add_argument(
         "--layers",
         type=_layers,
@@ -205,12 +237,13 @@ def _add_common(p: argparse.ArgumentParser, *, layers: list[int]) -> None:
         help=f"comma-separated block indices, e.g. 8,10 (default: {','.join(map(str, layers))})",
     )
     p.add_argument("--site", default="resid_post", help="resid_post, mlp_post, ...")
-    p.add_argument(
-        "--positions",
-        default="last",
-        choices=get_args(Positions),
-        help="where the vector is applied",
-    )
+    if steers:
+        p.add_argument(
+            "--positions",
+            default="last",
+            choices=get_args(Positions),
+            help="where the vector is applied",
+        )
     p.add_argument(
         "--n-rollouts", type=_positive_int, default=8, help="rollouts per training prompt"
     )
@@ -278,6 +311,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         model=args.model,
         task=args.task,
         task_path=args.task_path,
+        task_options=_task_options(args),
+        chat=args.chat,
         layers=args.layers,
         site=args.site,
         n_train=args.n_train,
@@ -374,17 +409,43 @@ def add_eval_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentPar
     p.set_defaults(func=_run_eval)
 
 
+_JSONL_ONLY = {
+    "--grader": "grader",
+    "--prompt-field": "prompt_field",
+    "--answer-field": "answer_field",
+}
+
+
+def _task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The task loader's keyword arguments beyond `path` (`--grader` and the field names of
+    `--task jsonl`); a jsonl-only flag with another task is a ValueError."""
+    given = {flag: getattr(args, dest) for flag, dest in _JSONL_ONLY.items()}
+    given = {flag: value for flag, value in given.items() if value is not None}
+    if args.task != "jsonl":
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} applies to --task jsonl (your own rows); --task "
+                f"{args.task} has its own grader and fields"
+            )
+        return {}
+    return {_JSONL_ONLY[flag]: value for flag, value in given.items()}
+
+
 def _task_from_args(args: argparse.Namespace) -> Task:
     from roast_tl.tasks import load_task
 
-    if args.task == "multiple_choice" and not args.task_path:
+    if args.task in ("multiple_choice", "jsonl") and not args.task_path:
+        rows = {
+            "multiple_choice": '{"question", "choices", "answer"} rows',
+            "jsonl": '{"prompt", "answer"} rows (other names: --prompt-field, --answer-field)',
+        }[args.task]
         raise ValueError(
-            "--task multiple_choice has no shipped data; give --task-path FILE, a JSONL file "
-            'of {"question", "choices", "answer"} rows'
+            f"--task {args.task} has no shipped data; give --task-path FILE, a JSONL file of {rows}"
         )
+    options = _task_options(args)
     if args.task_path:
-        return load_task(args.task, path=args.task_path)
-    return load_task(args.task)
+        return load_task(args.task, path=args.task_path, **options)
+    return load_task(args.task, **options)
 
 
 def _check_eval_args(args: argparse.Namespace) -> "SteeringVector | None":
@@ -452,6 +513,7 @@ def _setup_from_args(
             batch_size=args.batch_size,
             rollouts_path=args.rollouts_path,
             progress=not args.quiet,
+            chat=args.chat,
         )
     ctx = MethodContext(
         model,
@@ -464,6 +526,7 @@ def _setup_from_args(
         read_at=args.read_at,
         positions=args.positions,
         progress=not args.quiet,
+        chat=args.chat,
     )
     setup = build_method(args.method, ctx)
     setup.prompt_prefix = prefix + setup.prompt_prefix
@@ -495,6 +558,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         records_path=args.records,
         allow_other_model=args.allow_other_model,
         progress=not args.quiet,
+        chat=args.chat,
     )
     print(
         f"{task.name}/{args.split} [{setup.method}, alpha={args.alpha or 0.0:g}]: accuracy "
@@ -600,9 +664,93 @@ def _run_sweep(args: argparse.Namespace) -> int:
         alphas=alphas,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        chat=args.chat,
     )
     print(markdown_table(summarize(rows)))
     print(f"written: {args.out}/rows.csv, summary.json, summary.md, dev_accuracy_vs_alpha.png")
+    return 0
+
+
+def add_estimate_parser(
+    subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]",
+) -> None:
+    p = subparsers.add_parser(
+        "estimate",
+        help="estimate a ROAST vector for a task (rollouts, contrast, vector), print its yield "
+        "report and save it; no evaluation",
+    )
+    _add_common(p, layers=[10], steers=False)
+    p.add_argument(
+        "--n-train",
+        type=_positive_int,
+        default=64,
+        help="training prompts to roll out, a seeded draw from the train split (default: 64)",
+    )
+    p.add_argument(
+        "--seed",
+        type=_int,
+        default=0,
+        help="seed of the training draw and the rollouts (default: 0)",
+    )
+    p.add_argument(
+        "--scaler",
+        default="max_norm",
+        choices=sorted(SCALERS),
+        help="Continuous Soft Scaling of the vector (default: max_norm)",
+    )
+    p.add_argument(
+        "--read-at",
+        default="last",
+        choices=get_args(ReadAt),
+        help="where activations are read (default: last)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="use only prompts with both a correct and a wrong rollout (no fallbacks)",
+    )
+    p.add_argument("--rollouts-path", default=None, help="JSONL to cache/resume the rollouts")
+    p.add_argument(
+        "--save-vector",
+        default="roast_runs/estimate/vector.safetensors",
+        help="where the vector is saved (default: roast_runs/estimate/vector.safetensors)",
+    )
+    p.set_defaults(func=_run_estimate)
+
+
+def _run_estimate(args: argparse.Namespace) -> int:
+    from roast_tl.estimate import estimate
+    from roast_tl.harness.sweep import train_subset
+    from roast_tl.models import load_model
+    from roast_tl.report import YieldReport
+
+    check_writable("--save-vector", args.save_vector)
+    if args.rollouts_path is not None:
+        check_writable("--rollouts-path", args.rollouts_path)
+    task = _task_from_args(args)
+    items = train_subset(task, args.n_train, args.seed)
+    _set_threads(args)
+    model = load_model(args.model)
+    vector = estimate(
+        model,
+        task,
+        items=items,
+        layers=args.layers,
+        site=args.site,
+        n_rollouts=args.n_rollouts,
+        read_at=args.read_at,
+        scaler=SCALERS[args.scaler],
+        strict=args.strict,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        rollouts_path=args.rollouts_path,
+        progress=not args.quiet,
+        chat=args.chat,
+    )
+    if args.quiet:  # estimate prints the yield report only with progress
+        print(YieldReport.from_dict(vector.metadata["yield_report"]))
+    path = vector.save(args.save_vector)
+    print(f"saved vector: {path} (hooks {', '.join(vector.hook_names)})")
     return 0
 
 
@@ -612,6 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, help="the job to run")
     add_demo_parser(subparsers)
+    add_estimate_parser(subparsers)
     add_eval_parser(subparsers)
     add_sweep_parser(subparsers)
     return parser

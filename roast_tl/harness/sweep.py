@@ -47,6 +47,7 @@ def tune_alpha(
     *,
     batch_size: int = 32,
     max_new_tokens: int | None = None,
+    chat: bool | None = None,
 ) -> tuple[float, dict[float, float]]:
     """Return the dev-best alpha (`pick_alpha`) and dev accuracy per alpha. Never reads test."""
     curve = {
@@ -58,6 +59,7 @@ def tune_alpha(
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
             progress=False,
+            chat=chat,
             **setup.evaluate_kwargs(),
         ).accuracy
         for a in alphas
@@ -149,6 +151,7 @@ def run_cell(
     batch_size: int = 32,
     max_new_tokens: int | None = None,
     progress: bool = False,
+    chat: bool | None = None,
 ) -> dict[str, Any]:
     """Build `method` on each candidate layer set, pick (layers, alpha) on dev, evaluate test once.
 
@@ -165,7 +168,14 @@ def run_cell(
             break
         grid = alphas.get(setup.mode) or method_named(method).alpha_grid
         alpha, curve = tune_alpha(
-            model, task, setup, grid, dev, batch_size=batch_size, max_new_tokens=max_new_tokens
+            model,
+            task,
+            setup,
+            grid,
+            dev,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            chat=chat,
         )
         curves[label] = curve
         if best is None or (curve[alpha], -alpha) > (best[0], -best[1]):
@@ -181,6 +191,7 @@ def run_cell(
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
         progress=progress,
+        chat=chat,
         **setup.evaluate_kwargs(),
     )
     meta = setup.vector.metadata if setup.vector is not None else {}
@@ -233,6 +244,7 @@ def run_sweep(
     alphas: Mapping[SteeringMode, Sequence[float]] | None = None,
     batch_size: int = 32,
     progress: bool = True,
+    chat: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Run every method for every seed; return one row per (method, seed) and write them to disk.
 
@@ -243,6 +255,7 @@ def run_sweep(
     is evaluated once and copied to the other seeds. Finished cells are cached in
     `out_dir`/cells.json: rerunning resumes; a folder made with other settings (another model
     or task data included) is refused. `methods` and `seeds` must be non-empty, without repeats.
+    `chat` is passed to sampling, methods and evaluation (see `estimate`).
     """
     for what, values in (("methods", list(methods)), ("seeds", list(seeds))):
         if not values:
@@ -268,6 +281,8 @@ def run_sweep(
         "max_new_tokens": max_new_tokens,
         "alphas": overrides,
         "grids": {m: list(method_named(m).alpha_grid) for m in sorted(set(methods))},
+        # Recorded only when set, so folders made before `chat` existed still resume.
+        **({"chat": chat} if chat is not None else {}),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -297,6 +312,7 @@ def run_sweep(
                     max_new_tokens=max_new_tokens,
                     rollouts_path=out / f"rollouts_{file_safe(task.name)}_{seed}.jsonl",
                     progress=progress,
+                    chat=chat,
                 )
             contexts = {
                 _layer_label(c): MethodContext(
@@ -309,6 +325,7 @@ def run_sweep(
                     site=site,
                     read_at=read_at,
                     positions=positions,
+                    chat=chat,
                 )
                 for c in candidates
             }
@@ -323,6 +340,7 @@ def run_sweep(
                 batch_size=batch_size,
                 max_new_tokens=max_new_tokens,
                 progress=progress,
+                chat=chat,
             )
             cache.put(key, {**cell, "seed": seed, "n_train": len(train)})
     rows = [cache[f"{task.name}/{m}/{s}"] for m in methods for s in seeds]

@@ -216,22 +216,31 @@ def grader_named(name: str, items: Sequence[TaskItem]) -> AnswerGrader:
     >>> grader_named("label", [TaskItem(prompt="a", gold="yes"), TaskItem(prompt="b", gold="no")])
     AnswerGrader('label')
     """
+    check_grader_name(name)
     if name.startswith("regex:"):
         return regex(name.removeprefix("regex:"))
-    if name not in GRADERS:
+    return GRADERS[name](items)
+
+
+def check_grader_name(name: str) -> None:
+    """Raise a ValueError unless `name` is a key of `GRADERS` or `regex:PATTERN`."""
+    if name not in GRADERS and not name.startswith("regex:"):
         raise ValueError(
             f"unknown grader {name!r}; choose one of {sorted(GRADERS)} or regex:PATTERN"
         )
-    return GRADERS[name](items)
 
 
 def resolve_grader(grader: str | Grader, items: Sequence[TaskItem]) -> Grader:
     """A grader given by name (`grader_named`) or as a function `(completion, item) -> bool`."""
     if isinstance(grader, str):
         return grader_named(grader, items)
+    _check_callable(grader)
+    return grader
+
+
+def _check_callable(grader: object) -> None:
     if not callable(grader):
         raise TypeError(
             f"grader must be a name ({sorted(GRADERS)} or regex:PATTERN) or a function "
             f"(completion, item) -> bool, got {type(grader).__name__}"
         )
-    return grader

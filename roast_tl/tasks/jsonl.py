@@ -10,6 +10,7 @@ from pathlib import Path
 
 from roast_tl._io import read_jsonl, require
 from roast_tl.tasks.base import Grader, Task
+from roast_tl.tasks.graders import check_grader_name
 
 _OPTIONAL = ("id", "gold_completion", "wrong_completion")
 
@@ -37,6 +38,8 @@ def load_jsonl(
             "task 'jsonl' needs path= a JSONL file of "
             f'{{"{prompt_field}": ..., "{answer_field}": ...}} rows'
         )
+    if isinstance(grader, str):
+        check_grader_name(grader)  # before reading the file
     source = Path(path)
     pairs = []
     for number, row in read_jsonl(source):
