@@ -1,6 +1,7 @@
 """Tasks: shipped data loads offline, splits are disjoint and seeded, bad rows name their line."""
 
 import json
+import re
 import warnings
 
 import pytest
@@ -22,7 +23,7 @@ from roast_tl.tasks import (
     split_items,
 )
 from roast_tl.tasks.gsm8k import wrong_number
-from tests.tiny_model import construct_unchecked, finishes_within, first_word_parity
+from tests.tiny_model import construct_unchecked, finishes_within, first_word_parity, unchecked
 
 
 def _write(path, lines):
@@ -514,3 +515,183 @@ def test_gsm8k_gold_in_exponent_form_is_refused_with_its_line(tmp_path):
 def test_wrong_number_refuses_a_gold_whose_successor_is_too_long():
     with pytest.raises(ValueError, match="cannot write a wrong answer for gold '9999"):
         wrong_number("9" * 1000)
+
+
+# --- your own data: TaskItem(prompt=, gold=), Task.from_pairs, load_task("jsonl") -------------
+
+
+def test_task_item_needs_only_a_prompt_and_a_gold():
+    item = TaskItem(prompt="2 + 3 =", gold="5")
+    # sha256("2 + 3 =") starts with 115f6226f1
+    assert (item.id, item.gold_completion, item.wrong_completion) == ("item-115f6226f1", "5", None)
+    assert TaskItem(prompt="2 + 3 =", gold="5", id="a", gold_completion="It is 5.").id == "a"
+    assert TaskItem("q", "p", "x", "y") == TaskItem(
+        id="q", prompt="p", gold="x", gold_completion="y"
+    )
+    for kwargs, missing in (({"prompt": "p"}, "gold"), ({"gold": "x"}, "prompt")):
+        with pytest.raises(TypeError, match=f"TaskItem: {missing} must be a string, got nothing"):
+            TaskItem(**kwargs)
+    with pytest.raises(TypeError, match=r"TaskItem\(prompt=..., gold=...\), or .*Task.from_pairs"):
+        TaskItem("q", "p")
+
+
+def test_from_pairs_derives_ids_gold_completions_and_seeded_splits():
+    pairs = [(f"{a} plus 2", a + 2) for a in range(10)]
+    task = Task.from_pairs(pairs, grader="number", name="add", seed=3)
+    sizes = {s: len(task.items(s)) for s in SPLITS}
+    assert sizes == {"train": 6, "dev": 2, "test": 2}  # a fifth each for dev and test
+    _assert_partition(task, 10)
+    by_id = {i.id: i for s in SPLITS for i in task.items(s)}
+    assert sorted(by_id) == sorted(f"add-{n}" for n in range(10))
+    assert by_id["add-7"] == TaskItem("add-7", "7 plus 2", "9", "9", None)
+    assert task.splits == split_items(
+        list(by_id[f"add-{n}"] for n in range(10)), n_dev=2, n_test=2, seed=3
+    )
+    assert task.max_new_tokens == 32 and task.few_shot == task.items("train")[:2]
+    again = Task.from_pairs(pairs, grader="number", name="add", seed=3)
+    assert again.splits == task.splits
+    assert Task.from_pairs(pairs, grader="number", seed=4).items("test") != [
+        Task.from_pairs(pairs, grader="number", seed=3).items("test")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("n", "sizes"),
+    [(3, (1, 1, 1)), (9, (1, 1, 7)), (10, (2, 2, 6)), (600, (50, 100, 450))],
+)
+def test_from_pairs_default_split_sizes(n, sizes):
+    task = Task.from_pairs([(f"p{i}", "x") for i in range(n)])
+    assert tuple(len(task.items(s)) for s in ("dev", "test", "train")) == sizes
+
+
+def test_from_pairs_takes_triples_dicts_and_explicit_sizes():
+    task = Task.from_pairs(
+        [
+            ("Capital of France?", "Paris", "London"),
+            {"prompt": "Capital of Italy?", "answer": "Rome", "id": "it"},
+            {"prompt": "Capital of Spain?", "answer": "Madrid", "gold_completion": "Madrid."},
+            {"prompt": "Capital of Peru?", "answer": "Lima", "wrong_completion": "Quito"},
+        ],
+        grader="contains",
+        name="caps",
+        n_dev=1,
+        n_test=1,
+    )
+    items = {i.id: i for s in SPLITS for i in task.items(s)}
+    assert items["caps-0"].wrong_completion == "London"
+    assert items["it"].gold == "Rome" and items["it"].gold_completion == "Rome"
+    assert items["caps-2"].gold_completion == "Madrid."
+    assert items["caps-3"].wrong_completion == "Quito"
+    assert task.grade("The capital is Lima.", items["caps-3"])
+    assert sorted(len(task.items(s)) for s in SPLITS) == [1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "kwargs", "error", "message"),
+    [
+        ([("a", "1"), ("b", "2")], {}, ValueError, "got 2 distinct pair.*give at least 3 pairs"),
+        (
+            [(f"p{i}", "x") for i in range(5)],
+            {"n_dev": 2, "n_test": 3},
+            ValueError,
+            "too few for n_dev=2, n_test=3 and at least one training pair",
+        ),
+        ([("a",), ("b", "2"), ("c", "3")], {}, TypeError, r"pairs\[0\]: expected a \(prompt"),
+        ([("a", None), ("b", "2"), ("c", "3")], {}, TypeError, r"pairs\[0\]: the answer must"),
+        ([("a", True), ("b", "2"), ("c", "3")], {}, TypeError, r"pairs\[0\]: the answer must"),
+        (
+            [{"question": "a", "answer": "1"}],
+            {},
+            ValueError,
+            r"pairs\[0\]: a pair dict needs keys 'prompt' and 'answer'.*got \['answer', 'quest",
+        ),
+        ("a string", {}, TypeError, "takes a list of .* got a str"),
+        ([(f"p{i}", "x") for i in range(5)], {"grader": "first"}, ValueError, "unknown grader"),
+    ],
+)
+def test_from_pairs_errors(pairs, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        unchecked(Task.from_pairs)(Task, pairs, **kwargs)  # unchecked: the classmethod's function
+
+
+def test_from_pairs_keeps_one_copy_of_a_repeated_prompt():
+    pairs = [("same", "1"), ("same", "2"), ("b", "3"), ("c", "4")]
+    with pytest.warns(RoastWarning, match="dropped 1 item.*1 of them had another gold answer"):
+        task = Task.from_pairs(pairs)
+    assert sorted(i.id for s in SPLITS for i in task.items(s)) == [
+        "custom-0",
+        "custom-2",
+        "custom-3",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("splits", "error", "message"),
+    [
+        ([TaskItem("a", "p", "x", "x")], TypeError, "splits must be a dict like .*got a list"),
+        ({"val": []}, ValueError, r"unknown split name\(s\) \['val'\]; splits are named"),
+        ({"train": TaskItem("a", "p", "x", "x")}, TypeError, "split 'train' must be a list"),
+    ],
+)
+def test_task_checks_its_splits_at_construction(splits, error, message):
+    """Friction #16: a list of items used to be accepted and fail later, printing every item."""
+    with pytest.raises(error, match=message):
+        construct_unchecked(Task, "t", splits, first_word_parity, 3)
+
+
+def test_a_task_needs_exactly_one_of_extract_answer_and_grader():
+    items = {"train": [TaskItem("a", "p", "x", "x")]}
+    for kwargs in ({}, {"extract_answer": str.strip, "grader": lambda c, i: True}):
+        with pytest.raises(TypeError, match="give exactly one of extract_answer .* and grader"):
+            Task("t", items, **kwargs)
+    with pytest.raises(TypeError, match="grader must be a function"):
+        construct_unchecked(Task, "t", items, grader="exact")
+
+
+def test_a_grader_returning_a_non_bool_is_an_error_naming_the_task():
+    item = TaskItem("a", "p", "x", "x")
+    task = Task("fuzzy", {"train": [item]}, grader=lambda completion, item: 0.5)
+    with pytest.raises(TypeError, match=r"task 'fuzzy': the grader returned 0.5 \(float\)"):
+        task.grade("x", item)
+
+
+def test_load_task_jsonl_reads_the_named_fields(tmp_path):
+    rows = [{"q": f"question {i}", "a": i, "source": "mine"} for i in range(5)]
+    rows[1].update(id="own-id", wrong_completion="-1")
+    path = _jsonl(tmp_path / "mine.jsonl", rows)
+    task = load_task("jsonl", path=path, prompt_field="q", answer_field="a", grader="number")
+    items = {i.id: i for s in SPLITS for i in task.items(s)}
+    assert task.name == "mine" and sorted(items) == [
+        "mine-0",
+        "mine-2",
+        "mine-3",
+        "mine-4",
+        "own-id",
+    ]
+    assert items["own-id"] == TaskItem("own-id", "question 1", "1", "1", "-1")
+    assert task.grade("so it is 3", items["mine-3"])
+    named = load_task("jsonl", path=path, prompt_field="q", answer_field="a", name="x", n_dev=2)
+    assert named.name == "x" and len(named.items("dev")) == 2
+    assert named.grade("3", items["mine-3"]) and not named.grade(
+        "it is 3", items["mine-3"]
+    )  # exact
+
+
+@pytest.mark.parametrize(
+    ("lines", "kwargs", "message"),
+    [
+        (['{"prompt": "a", "answer": "1"}', '{"prompt": "b"}'], {}, ":2: missing key 'answer'"),
+        (['{"text": "a", "answer": "1"}'], {}, ":1: missing key 'prompt'"),
+        (['{"prompt": "a", "answer": "1"}', "{oops"], {}, ":2"),
+        (['{"prompt": "a", "answer": "1"}'], {"grader": "bogus"}, "unknown grader 'bogus'"),
+    ],
+)
+def test_load_task_jsonl_errors_name_the_file_and_line(tmp_path, lines, kwargs, message):
+    path = _write(tmp_path / "bad.jsonl", lines)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_task("jsonl", path=path, **kwargs)
+
+
+def test_load_task_jsonl_needs_a_path():
+    with pytest.raises(ValueError, match="task 'jsonl' needs path="):
+        load_task("jsonl")

@@ -28,7 +28,7 @@ LOADERS: dict[str, Callable[..., Task]] = {
 }
 
 
-def load_task(name: str, **kwargs: Any) -> Task:
+def load_task(name: str, /, **kwargs: Any) -> Task:
     """Load a task by name: "sentiment", "gsm8k", "arithmetic", "multiple_choice" (needs path=)
     or "jsonl" (your own prompt/answer rows: path=, prompt_field=, answer_field=, grader=).
 
