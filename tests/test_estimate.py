@@ -24,6 +24,7 @@ from roast_tl.vector import SteeringVector
 from tests.tiny_model import (
     EMBED_HOOK,
     HOOK,
+    PROMPTS,
     first_word_parity,
     make_rollout,
     make_tiny_model,
@@ -426,3 +427,55 @@ def test_estimate_from_rollouts_reports_and_checks_the_gold_too(planted, tmp_pat
             model, always_wrong, rollouts, hook_names=[EMBED_HOOK], progress=False
         )
     assert "marks none of the 9 items' own gold_completion correct" in str(caught[0].message)
+
+
+def test_a_broken_grader_on_a_from_pairs_task_fires_the_yield_warnings(tiny_model, capsys):
+    """Issue 11's "done when": a deliberately broken grader (it compares the completion with the
+    item's id, a typical slip) on a task built with Task.from_pairs shows in the printed yield
+    report and in every LowYieldWarning that applies."""
+    pairs = [(prompt, "good") for prompt in PROMPTS[:5]] + [("the movie was bad 1", "bad")]
+    pairs += [("review : hated it", "bad"), ("this food was great", "good")]
+
+    def broken(completion: str, item: TaskItem) -> bool:
+        return completion.strip() == item.id
+
+    task = Task.from_pairs(pairs, grader=broken, name="words", n_dev=1, n_test=1, max_new_tokens=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vector = roast_tl.estimate(
+            tiny_model, task, **{**ESTIMATE, "layers": [1], "progress": True}
+        )
+    messages = _low_yield(caught)
+    assert len(messages) == 3
+    assert messages[0].startswith("the grader marks none of the 6 items' own gold_completion")
+    assert messages[1].startswith("rollout accuracy is 0: all 24 rollouts are graded wrong")
+    assert messages[2].startswith("6 of 6 contrast groups are fallbacks {'gold_fallback': 6}")
+    report = YieldReport.from_dict(vector.metadata["yield_report"])
+    assert report.gold_check.failed == 6 and report.group_counts == {"gold_fallback": 6}
+    assert all(e.answer is None for e in report.wrong_examples)  # a plain function records none
+    printed = capsys.readouterr().out
+    assert str(report) in printed and "gold self-check: 0 of 6 graded correct" in printed
+    # The shipped grader that fits these answers: the self-check passes.
+    fixed = Task.from_pairs(pairs, grader="contains", name="words", n_dev=1, n_test=1)
+    assert check_gold(fixed, fixed.items("train")).failed == 0
+
+
+def test_estimate_records_the_chat_setting(tiny_model, monkeypatch):
+    task = tiny_task(n_train=3)
+    settings = {**ESTIMATE, "layers": [1], "n_rollouts": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowYieldWarning)
+        plain = roast_tl.estimate(tiny_model, task, **settings)
+        assert plain.metadata["chat"] is False  # the tiny tokenizer has no template
+        template = "{% for m in messages %}review : {{ m['content'] }}{% endfor %} answer :"
+        monkeypatch.setattr(tiny_model.tokenizer, "chat_template", template, raising=False)
+        assert roast_tl.estimate(tiny_model, task, **settings).metadata["chat"] is True
+        forced = roast_tl.estimate(tiny_model, task, **settings, chat=False)
+        assert forced.metadata["chat"] is False
+        rollouts = roast_tl.sample_rollouts(
+            tiny_model, task, task.items("train"), n_rollouts=2, seed=3, temperature=1.0, chat=False
+        )
+        from_rollouts = roast_tl.estimate_from_rollouts(
+            tiny_model, task, rollouts, layers=[1], progress=False
+        )
+    assert from_rollouts.metadata["chat"] is False

@@ -65,3 +65,15 @@ def test_the_task_fingerprint_follows_names_items_and_splits():
     }
     reshuffled = Task(task.name, moved, task.extract_answer, task.max_new_tokens, task.few_shot)
     assert task_fingerprint(reshuffled) != task_fingerprint(task)
+
+
+def test_a_tasks_grader_enters_its_fingerprint():
+    """Same data, another grader: sweep and demo caches must not mix their results."""
+    pairs = [(f"question {i}", str(i)) for i in range(5)]
+    exact = Task.from_pairs(pairs, grader="exact")
+    number = Task.from_pairs(pairs, grader="number")
+    assert task_fingerprint(exact) == task_fingerprint(Task.from_pairs(pairs, grader="exact"))
+    assert task_fingerprint(exact) != task_fingerprint(number)
+    assert task_fingerprint(Task.from_pairs(pairs, grader="regex:(\\d)")) != task_fingerprint(
+        Task.from_pairs(pairs, grader="regex:(\\d+)")
+    )

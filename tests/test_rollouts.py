@@ -521,3 +521,53 @@ def test_rows_sampled_inside_a_steer_are_marked_and_never_reused(tiny_model, tmp
     with pytest.warns(RoastWarning, match=r"made with hooks attached \(steered\)"):
         assert sample_rollouts(tiny_model, task, items, **SAMPLING, rollouts_path=path) == plain
     assert all(r.fingerprint["hooks"] == [] for r in plain) and plain != steered
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}review : {{ m['content'] }}{% endfor %}"
+    "{% if add_generation_prompt %} answer :{% endif %}"
+)
+
+
+def test_chat_decides_the_prompt_and_enters_the_fingerprint(tiny_model, tmp_path, monkeypatch):
+    """chat=None applies the template when the tokenizer has one; chat=False feeds the plain
+    prompt; rows sampled under one setting are never reused under the other."""
+    monkeypatch.setattr(tiny_model.tokenizer, "chat_template", CHAT_TEMPLATE, raising=False)
+    task = tiny_task()
+    items = task.items("train")[:2]
+    path = tmp_path / "rollouts.jsonl"
+    templated = sample_rollouts(tiny_model, task, items, **SAMPLING, rollouts_path=path)
+    for r, item in zip(templated, [i for i in items for _ in range(3)], strict=True):
+        assert r.prompt_text == f"review : {item.prompt} answer :" and r.fingerprint["chat"]
+    plain = sample_rollouts(tiny_model, task, items, **SAMPLING, chat=False)
+    for r, item in zip(plain, [i for i in items for _ in range(3)], strict=True):
+        assert r.prompt_text == item.prompt and r.fingerprint["chat"] is False
+        # a templated tokenizer adds no BOS: the text is encoded as it is
+        assert r.prompt_token_ids == tiny_model.tokenizer.convert_tokens_to_ids(item.prompt.split())
+    with pytest.warns(RoastWarning, match=r"chat True \(this run: chat False\)"):
+        resumed = sample_rollouts(
+            tiny_model, task, items, **SAMPLING, chat=False, rollouts_path=path
+        )
+    assert resumed == plain
+    assert sample_rollouts(tiny_model, task, items, **SAMPLING, chat=True) == templated
+
+
+def test_rows_written_before_chat_was_recorded_are_reused(tiny_model, tmp_path):
+    """0.2 rows carry no "chat" key: they were made with the template whenever there was one
+    (none for the tiny tokenizer), so they are reused, not resampled."""
+    task = tiny_task()
+    items = task.items("train")[:2]
+    path = tmp_path / "rollouts.jsonl"
+    fresh = sample_rollouts(tiny_model, task, items, **SAMPLING)
+    legacy = [
+        replace(r, fingerprint={k: v for k, v in r.fingerprint.items() if k != "chat"})
+        for r in fresh
+    ]
+    save_rollouts(legacy, path)
+    before = path.read_bytes()
+    context = _no_warning()
+    try:
+        assert sample_rollouts(tiny_model, task, items, **SAMPLING, rollouts_path=path) == fresh
+    finally:
+        context.__exit__(None, None, None)
+    assert path.read_bytes() == before  # nothing sampled, nothing appended

@@ -12,10 +12,11 @@ from roast_tl._tokens import (
     left_pad,
     pad_id,
     position_ids_for,
+    resolve_chat,
     stop_ids,
     tokenizer_of,
 )
-from tests.tiny_model import make_tiny_tokenizer
+from tests.tiny_model import make_tiny_tokenizer, unchecked
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<s> {{ m['content'] }} </s>{% endfor %}"
@@ -95,3 +96,14 @@ def test_left_pad_and_positions_skip_the_padding():
         left_pad([], pad=0)
     with pytest.raises(ValueError, match="every prompt needs at least one token"):
         left_pad([[5], []], pad=0)
+
+
+def test_resolve_chat_defaults_to_the_template_when_there_is_one(tokenizer, chat_tokenizer):
+    assert resolve_chat(chat_tokenizer, None) is True
+    assert resolve_chat(tokenizer, None) is False
+    assert resolve_chat(chat_tokenizer, False) is False and resolve_chat(tokenizer, False) is False
+    assert resolve_chat(chat_tokenizer, True) is True
+    with pytest.raises(ValueError, match="chat=True, but the tokenizer has no chat template"):
+        resolve_chat(tokenizer, True)
+    with pytest.raises(TypeError, match="chat must be True, False or None, got 'yes'"):
+        unchecked(resolve_chat)(tokenizer, "yes")
