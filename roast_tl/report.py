@@ -101,12 +101,13 @@ class GoldCheck:
             return [
                 f"the grader marks none of the {self.n_items} items' own gold_completion "
                 f"correct (e.g. {shown}), so it will mark the model's correct answers wrong "
-                "too; make extract_answer return the answer in the same form as TaskItem.gold"
+                "too; make the grader (or extract_answer) accept the answer in the form "
+                "TaskItem.gold has, or pick another grader"
             ]
         return [
             f"the grader marks {self.failed} of {self.n_items} items' own gold_completion "
             f"wrong (e.g. {shown}); the model's correct answers to those items may be graded "
-            "wrong too; fix extract_answer or those items' gold"
+            "wrong too; fix the grader (or extract_answer) or those items' gold"
         ]
 
     def as_dict(self) -> dict[str, Any]:

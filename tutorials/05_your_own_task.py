@@ -27,7 +27,7 @@
 # 5. the same task from a JSONL file, and the one command that does it all.
 #
 # **Runtime** (2 CPU cores shared with other jobs, `OMP_NUM_THREADS=1`, model already cached):
-# `ROAST_TL_FAST=1` measured 66 s; full mode (8 rollouts per question, four alphas) roughly
+# `ROAST_TL_FAST=1` measured 68-83 s; full mode (8 rollouts per question, four alphas) roughly
 # twice that. `ROAST_TL_FAST=1` only lowers the number of rollouts and alphas; the code path is
 # the same. The last cell prints this run's time.
 
@@ -49,7 +49,7 @@ OUT = Path(os.environ.get("ROAST_TL_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="r
 OUT.mkdir(parents=True, exist_ok=True)
 
 N_ROLLOUTS = 4 if FAST else 8  # sampled answers per training question
-ALPHAS = [8.0, 16.0] if FAST else [4.0, 8.0, 16.0, 32.0]  # tried on dev; 0 is always tried too
+ALPHAS = [2.0, 4.0] if FAST else [1.0, 2.0, 4.0, 8.0]  # tried on dev; 0 is always tried too
 LAYER = 10
 start = time.perf_counter()
 print(f"fast mode: {FAST}; files go to {OUT}")
@@ -159,8 +159,8 @@ for name in ("exact", "contains"):
 
 # %% [markdown]
 # `exact` compares the whole first line, so a full sentence fails it; `contains` accepts the
-# sentence but not the older spelling "Kiev", which this model often writes. A grader of your
-# own can accept both:
+# sentence but not the older spelling "Kiev", which this model may write (look for it among the
+# yield report's examples graded wrong). A grader of your own can accept both:
 
 # %%
 ALIASES = {"Kyiv": ["Kiev"], "Bogota": ["Bogotá"], "Brasilia": ["Brasília"]}
