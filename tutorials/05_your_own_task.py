@@ -27,8 +27,8 @@
 # 5. the same task from a JSONL file, and the one command that does it all.
 #
 # **Runtime** (2 CPU cores shared with other jobs, `OMP_NUM_THREADS=1`, model already cached):
-# `ROAST_TL_FAST=1` measured 68-83 s; full mode (8 rollouts per question, four alphas) roughly
-# twice that. `ROAST_TL_FAST=1` only lowers the number of rollouts and alphas; the code path is
+# `ROAST_TL_FAST=1` measured 68 s (up to 2 min with other jobs on the cores); full mode (8
+# rollouts per question, four alphas) roughly twice that. `ROAST_TL_FAST=1` only lowers the number of rollouts and alphas; the code path is
 # the same. The last cell prints this run's time.
 
 # %%
