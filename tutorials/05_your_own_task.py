@@ -28,8 +28,8 @@
 #
 # **Runtime** (2 CPU cores shared with other jobs, `OMP_NUM_THREADS=1`, model already cached):
 # `ROAST_TL_FAST=1` measured 68 s (up to 2 min with other jobs on the cores); full mode (8
-# rollouts per question, four alphas) roughly twice that. `ROAST_TL_FAST=1` only lowers the number of rollouts and alphas; the code path is
-# the same. The last cell prints this run's time.
+# rollouts per question, four alphas) roughly twice that. `ROAST_TL_FAST=1` only lowers the
+# number of rollouts and alphas; the code path is the same. The last cell prints this run's time.
 
 # %%
 import json
