@@ -74,6 +74,7 @@ def vector_metadata(
         "model_name": model_name(model),
         "model_fingerprint": model_fingerprint(model),
         "d_model": int(model.cfg.d_model),
+        "n_layers": int(model.cfg.n_layers),
         "hook_names": list(hook_names),
         "task": task.name,
         "roast_tl_version": __version__,

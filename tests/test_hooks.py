@@ -210,16 +210,32 @@ def test_steer_accepts_another_models_vector_when_allowed_here_or_at_load(tiny_m
 
 
 @pytest.mark.parametrize("raw", ["tensor", "dict"])
-def test_steer_with_a_raw_tensor_or_dict_says_to_wrap_it(tiny_model, raw):
-    direction = torch.ones(tiny_model.cfg.d_model)
+def test_steer_takes_a_raw_tensor_or_dict_as_a_max_normed_direction(tiny_model, raw):
+    direction = torch.linspace(-2.0, 1.0, tiny_model.cfg.d_model)  # max |d| = 2
     vector = direction if raw == "tensor" else {HOOK: direction}
-    kind = "Tensor" if raw == "tensor" else "dict"
-    with pytest.raises(TypeError, match=rf"steer needs a SteeringVector, got {kind}; wrap"):
-        with roast_tl.steer(tiny_model, vector, 1.0):
+    kwargs = {"hook_name": HOOK} if raw == "tensor" else {}
+    tokens = _tokens(tiny_model)
+    _, clean = tiny_model.run_with_cache(tokens, names_filter=[HOOK])
+    with roast_tl.steer(tiny_model, vector, 3.0, **kwargs):
+        _, steered = tiny_model.run_with_cache(tokens, names_filter=[HOOK])
+    delta = steered[HOOK][0] - clean[HOOK][0]
+    torch.testing.assert_close(delta[-1], 3.0 * direction / 2.0)
+    assert torch.equal(delta[:-1], torch.zeros_like(delta[:-1]))
+
+
+def test_steer_says_what_a_raw_tensor_needs(tiny_model):
+    direction = torch.ones(tiny_model.cfg.d_model)
+    with pytest.raises(TypeError, match="raw tensor but no hook_name; pass hook_name="):
+        with roast_tl.steer(tiny_model, direction, 1.0):
             pass
-    with pytest.raises(TypeError, match="needs a SteeringVector"):
-        with roast_tl.steer(tiny_model, vector, 1.0, check_model=False):
+    with pytest.raises(TypeError, match="hook_name= is for a raw tensor"):
+        with roast_tl.steer(tiny_model, random_vector(tiny_model), 1.0, hook_name=HOOK):
             pass
+    with pytest.raises(ValueError, match="unknown hook name 'blocks.9.hook_resid_post'"):
+        with roast_tl.steer(tiny_model, direction, 1.0, hook_name="blocks.9.hook_resid_post"):
+            pass
+    with pytest.raises(TypeError, match=r"evaluate needs a SteeringVector, got dict; wrap"):
+        unchecked(evaluate)(tiny_model, tiny_task(), {HOOK: direction}, 1.0, progress=False)
 
 
 def test_alpha_times_the_vector_must_fit_in_float32(tiny_model):
