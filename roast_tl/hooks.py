@@ -39,7 +39,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 from transformer_lens.hook_points import HookPoint
 
-from roast_tl._types import AlphaScale, HookedModel, PositionSpec, Positions, SteeringMode
+from roast_tl._types import AlphaScale, HookedModel, Positions, PositionSpec, SteeringMode
 from roast_tl._warnings import RoastWarning, UncachedGenerateWarning
 
 if TYPE_CHECKING:
@@ -354,7 +354,9 @@ class SteeringHook:
             if self._named is not None:
                 return steered_slice(n_pos, self._named, window)
             if self._indices is not None:
-                return index_mask(self._indices, _prompt_bounds(window, n_batch), n_pos, window.offset)
+                return index_mask(
+                    self._indices, _prompt_bounds(window, n_batch), n_pos, window.offset
+                )
         elif self._moves_with_end:
             self._check_rerun(activation)
         if self._select is not None:

@@ -152,7 +152,7 @@ class SteeringVector:
         """Return a vector with only `hook_names` (in that order); `metadata["hook_names"]`
         follows.
 
-        >>> v = SteeringVector({"a": torch.ones(2), "b": torch.zeros(2)}, {"hook_names": ["a", "b"]})
+        >>> v = SteeringVector({"a": torch.ones(2), "b": torch.ones(2)}, {"hook_names": ["a", "b"]})
         >>> v.select(["b"]).hook_names, v.select("b").metadata["hook_names"]
         (['b'], ['b'])
         """
@@ -279,7 +279,9 @@ class SteeringVector:
 
     def _made_for(self) -> str:
         """The recorded model, as "'name' (n layers, d_model d)"."""
-        shape = {k: self.metadata[k] for k in ("n_layers", "d_model") if k in self.metadata}
+        shape: dict[str, Any] = {
+            k: self.metadata[k] for k in ("n_layers", "d_model") if k in self.metadata
+        }
         return _describe(str(self.metadata.get("model_name", "?")), shape)
 
     def _made_for_another(self, model: HookedModel) -> bool:

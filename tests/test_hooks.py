@@ -357,7 +357,9 @@ def test_a_mask_and_a_callable_steer_exactly_what_they_name(tiny_model):
     assert _steered_positions(delta) == [(0, 4), (1, 4)] and seen
     as_mask = _delta(tiny_model, tokens, vector.fwd_hooks(1.0, positions=lambda a, hook: mask))
     assert _steered_positions(as_mask) == [(0, 2), (1, 5), (1, 6)]
-    with pytest.raises(ValueError, match=r"mask of shape \(2, 8\) does not fit the pass .* \(1, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"mask of shape \(2, 8\) does not fit the pass .* \(1, 8\)"
+    ):
         tiny_model.run_with_hooks(tokens[:1], fwd_hooks=vector.fwd_hooks(1.0, positions=mask))
 
 
@@ -407,7 +409,12 @@ def test_last_steers_each_rows_real_last_token_in_a_right_padded_batch(tiny_mode
         torch.testing.assert_close(batched, single, rtol=1e-4, atol=1e-5)
     # Index positions count each row's real tokens: -2 is row 1's third token.
     indexed = vector.fwd_hooks(1.0, positions=[0, -2], model=tiny_model)
-    assert _steered_positions(_delta(tiny_model, batch, indexed)) == [(0, 0), (0, 6), (1, 0), (1, 2)]
+    assert _steered_positions(_delta(tiny_model, batch, indexed)) == [
+        (0, 0),
+        (0, 6),
+        (1, 0),
+        (1, 2),
+    ]
 
 
 def test_pad_detection_from_token_ids():

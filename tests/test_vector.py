@@ -222,7 +222,8 @@ def test_from_direction_normalizes_as_asked(normalize, expected):
 
 def test_select_keeps_the_named_hooks_and_their_metadata(tmp_path):
     vector = SteeringVector(
-        {HOOK: torch.ones(4), OTHER: torch.zeros(4)}, {"model_name": "m", "hook_names": [HOOK, OTHER]}
+        {HOOK: torch.ones(4), OTHER: torch.zeros(4)},
+        {"model_name": "m", "hook_names": [HOOK, OTHER]},
     )
     one = vector.select([OTHER])
     assert one.hook_names == [OTHER] and one.metadata["hook_names"] == [OTHER]
