@@ -29,14 +29,11 @@ _LAYER_PATTERN = re.compile(r"^blocks\.(\d+)\.")
 
 
 def hook_name(site: str, layer: int) -> str:
-    """Return the hook name of `site` at `layer`.
+    """Return the hook name of `site` at `layer`; TL's `get_act_name` short names work too
+    (`"post"` is `"mlp_post"`).
 
-    >>> hook_name("resid_post", 3)
-    'blocks.3.hook_resid_post'
-    TL's `get_act_name` short names work too (`"post"` is `"mlp_post"`).
-
-    >>> hook_name("post", 3)
-    'blocks.3.mlp.hook_post'
+    >>> hook_name("resid_post", 3), hook_name("post", 3)
+    ('blocks.3.hook_resid_post', 'blocks.3.mlp.hook_post')
     """
     site = SITE_ALIASES.get(site, site)
     if site not in SITE_TEMPLATES:

@@ -526,3 +526,19 @@ def test_a_hook_shows_mask_and_callable_positions():
 
     assert "positions=subject" in repr(SteeringHook(torch.ones(4), 1.0, positions=subject))
     assert "positions=[0, -1]" in repr(SteeringHook(torch.ones(4), 1.0, positions=[0, -1]))
+
+
+def test_the_readme_pitfalls_are_still_transformer_lens_behaviour(tiny_model):
+    # If TL changes one of these, the README's "Pitfalls with TransformerLens 4" box must too.
+    tokens = _tokens(tiny_model)
+    vector = random_vector(tiny_model)
+    _, clean = tiny_model.run_with_cache(tokens, names_filter=[HOOK])
+    _, ignored = tiny_model.run_with_cache(
+        tokens, names_filter=[HOOK], fwd_hooks=vector.fwd_hooks(3.0)
+    )
+    assert torch.equal(ignored[HOOK], clean[HOOK])  # fwd_hooks= accepted and ignored
+    names = []
+    tiny_model.run_with_hooks(tokens, fwd_hooks=[(HOOK, lambda a, hook: names.append(hook.name))])
+    assert names == ["blocks.1.hook_out"]  # the canonical name, not the alias registered
+    _, both = tiny_model.run_with_cache(tokens, names_filter=HOOK)
+    assert sorted(both.keys()) == ["blocks.1.hook_out", HOOK]
