@@ -12,7 +12,6 @@ from roast_tl.sites import (
     site_of,
     site_width,
 )
-from tests.tiny_model import unchecked
 
 
 @pytest.mark.parametrize("site", list(SITE_TEMPLATES))
@@ -38,11 +37,12 @@ def test_tl_short_site_names_are_aliases(tiny_model):
 
 def test_a_model_without_resid_mid_is_named_as_parallel_only_when_it_is(tiny_model):
     class Parallel:  # a model whose blocks have resid_pre and resid_post but no resid_mid
-        cfg = tiny_model.cfg
+        cfg, tokenizer = tiny_model.cfg, tiny_model.tokenizer
         hook_dict = {k: v for k, v in tiny_model.hook_dict.items() if "resid_mid" not in k}
+        hooks, parameters = tiny_model.hooks, tiny_model.parameters
 
     with pytest.raises(ValueError, match="runs attention and MLP in parallel .* no resid_mid"):
-        unchecked(check_hook_names)(Parallel(), ["blocks.1.hook_resid_mid"])
+        check_hook_names(Parallel(), ["blocks.1.hook_resid_mid"])
     with pytest.raises(ValueError, match="did you mean"):  # a typo on a serial model: no claim
         check_hook_names(tiny_model, ["blocks.1.hook_resid_mdi"])
 
