@@ -542,3 +542,22 @@ def test_the_readme_pitfalls_are_still_transformer_lens_behaviour(tiny_model):
     assert names == ["blocks.1.hook_out"]  # the canonical name, not the alias registered
     _, both = tiny_model.run_with_cache(tokens, names_filter=HOOK)
     assert sorted(both.keys()) == ["blocks.1.hook_out", HOOK]
+
+
+def test_run_with_hooks_on_right_padded_strings_steers_each_real_last_token(tiny_model):
+    vector = random_vector(tiny_model)
+    hooks = vector.fwd_hooks(2.0, model=tiny_model)
+    batched = tiny_model.run_with_hooks(RIGHT, padding_side="right", fwd_hooks=hooks)
+    for row, text in enumerate(RIGHT):
+        alone = tiny_model.run_with_hooks(text, fwd_hooks=hooks)[0]
+        torch.testing.assert_close(batched[row, : alone.shape[0]], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_evaluate_takes_index_positions(tiny_model):
+    task, vector = tiny_task(), random_vector(tiny_model, scale=6.0)
+    items = task.items("test") + task.items("dev")
+    by_index = evaluate(tiny_model, task, vector, 4.0, items=items, positions=-1, progress=False)
+    prefill = evaluate(
+        tiny_model, task, vector, 4.0, items=items, positions="prefill", progress=False
+    )
+    assert [r.completion for r in by_index.records] == [r.completion for r in prefill.records]
