@@ -28,6 +28,11 @@ TOKEN_HOOK = "embed.hook_in"
 _LAYER_PATTERN = re.compile(r"^blocks\.(\d+)\.")
 
 
+def canonical_site(site: str) -> str:
+    """Return roast_tl's name for `site` (TL's `"post"` is `"mlp_post"`); others unchanged."""
+    return SITE_ALIASES.get(site, site)
+
+
 def hook_name(site: str, layer: int) -> str:
     """Return the hook name of `site` at `layer`; TL's `get_act_name` short names work too
     (`"post"` is `"mlp_post"`).
@@ -35,7 +40,7 @@ def hook_name(site: str, layer: int) -> str:
     >>> hook_name("resid_post", 3), hook_name("post", 3)
     ('blocks.3.hook_resid_post', 'blocks.3.mlp.hook_post')
     """
-    site = SITE_ALIASES.get(site, site)
+    site = canonical_site(site)
     if site not in SITE_TEMPLATES:
         raise ValueError(
             f"unknown hook site {site!r}; choose one of {list(SITE_TEMPLATES)} "

@@ -76,6 +76,12 @@ def test_estimate_from_rollouts(arch):
     assert v.shape == (model.cfg.d_model,) and torch.isfinite(v).all()
     assert float(v.abs().max()) == pytest.approx(1.0)  # max_norm
     assert vector.metadata["n_layers"] == 2 and vector.metadata["d_model"] == 64
+    neurons = roast_tl.estimate_from_rollouts(  # TL's short name for mlp_post
+        model, task, rollouts, items=items, layers=[1], site="post", progress=False
+    )
+    assert neurons.hook_names == ["blocks.1.mlp.hook_post"]
+    assert neurons.metadata["site"] == "mlp_post"
+    assert neurons["blocks.1.mlp.hook_post"].shape == (model.cfg.d_mlp,)
 
 
 def test_alpha_zero_is_the_unsteered_model_bit_for_bit(arch, vectors):

@@ -4,6 +4,7 @@ import pytest
 
 from roast_tl.sites import (
     SITE_TEMPLATES,
+    canonical_site,
     check_hook_names,
     hook_name,
     layer_of,
@@ -32,6 +33,7 @@ def test_hook_name_spellings_and_unknown_site():
 
 def test_tl_short_site_names_are_aliases(tiny_model):
     assert hook_name("post", 1) == hook_name("mlp_post", 1) == "blocks.1.mlp.hook_post"
+    assert canonical_site("post") == "mlp_post" and canonical_site("resid_pre") == "resid_pre"
     assert resolve_hook_names(tiny_model, layers=[1], site="post") == ["blocks.1.mlp.hook_post"]
 
 
