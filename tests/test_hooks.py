@@ -10,7 +10,8 @@ import roast_tl
 from roast_tl._bridge import forward_step
 from roast_tl._tokens import left_pad, position_ids_for
 from roast_tl.evaluate import evaluate
-from roast_tl.hooks import CURRENT_WINDOW, DecodeWindow, SteeringHook, check_alpha, steered_slice
+from roast_tl.hooks import CURRENT_WINDOW, SteeringHook, check_alpha
+from roast_tl.positions import DecodeWindow
 from roast_tl.vector import SteeringVector
 from tests.tiny_model import (
     HOOK,
@@ -28,21 +29,6 @@ TEXT = "the movie was good . review sentiment"  # BOS + 7 words = 8 tokens
 
 def _tokens(model):
     return torch.tensor([encode(model, TEXT)])
-
-
-def test_steered_slice_in_absolute_positions():
-    window = DecodeWindow(offset=0, prompt_len=5)
-    assert steered_slice(5, "last", window) == slice(4, 5)
-    assert steered_slice(7, "last", window) == slice(4, 7)  # uncached pass over 2 new tokens
-    assert steered_slice(7, "prefill", window) == slice(4, 5)
-    decode = DecodeWindow(offset=6, prompt_len=5)
-    assert steered_slice(1, "last", decode) == slice(0, 1)
-    assert steered_slice(1, "prefill", decode) is None
-    assert steered_slice(3, "all", decode) == slice(0, 3)
-    # Outside roast_tl.generate: the final position, and "prefill" only on multi-token passes.
-    assert steered_slice(4, "last", None) == slice(3, 4)
-    assert steered_slice(4, "prefill", None) == slice(3, 4)
-    assert steered_slice(1, "prefill", None) is None
 
 
 def test_hook_on_raw_tensors_adds_and_multiplies_at_the_window():
@@ -415,23 +401,6 @@ def test_last_steers_each_rows_real_last_token_in_a_right_padded_batch(tiny_mode
         (1, 0),
         (1, 2),
     ]
-
-
-def test_pad_detection_from_token_ids():
-    from roast_tl.hooks import real_token_bounds
-
-    right = torch.tensor([[5, 6, 7], [5, 0, 0]])
-    assert real_token_bounds(right, 0).tolist() == [[0, 3], [0, 1]]
-    left = torch.tensor([[0, 0, 5], [5, 6, 7]])
-    assert real_token_bounds(left, 0).tolist() == [[2, 3], [0, 3]]
-    # BOS sharing the pad id (GPT-2): the last of a left pad run is the row's BOS.
-    assert real_token_bounds(torch.tensor([[9, 9, 5], [9, 6, 7]]), 9, 9).tolist() == [
-        [1, 3],
-        [0, 3],
-    ]
-    # Rows padded alike (or one row ending in an EOS that doubles as pad) are not padding.
-    assert real_token_bounds(torch.tensor([[5, 0], [6, 0]]), 0) is None
-    assert real_token_bounds(torch.tensor([[5, 6, 0]]), 0) is None
 
 
 def test_index_positions_mean_the_same_cached_uncached_batched_and_alone(tiny_model):
