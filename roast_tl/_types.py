@@ -3,7 +3,7 @@
 Runtime choices are read from the Literals with `typing.get_args`, never from a second tuple.
 """
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -15,7 +15,16 @@ TokenIds = list[int]
 """Token ids of one sequence (a prompt or a completion)."""
 
 Positions = Literal["last", "all", "prefill"]
-"""Where a steering vector is applied: see `roast_tl.hooks`."""
+"""The named places a steering vector is applied: see `roast_tl.hooks`."""
+
+PositionSpec = Positions | int | Sequence[int] | Tensor | Callable[[Tensor, HookPoint], Any]
+"""Everything `positions=` takes: a `Positions` name, a token index (negative from the end), a
+list of them, a boolean `(batch, pos)` mask, or `fn(activation, hook)` returning a mask or
+indices. See `roast_tl.hooks` for what each means in plain passes and in generation."""
+
+AlphaScale = Literal["resid_norm"]
+"""How alpha is measured: `"resid_norm"` makes alpha a fraction of the mean activation norm at
+each hook (measured on `scale_tokens`), so alpha 0.5 adds half a typical activation's norm."""
 
 ReadAt = Literal["last", "response_mean"]
 """Where activations are read: the final token, or the mean over response tokens."""

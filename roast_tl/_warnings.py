@@ -19,3 +19,10 @@ class LowYieldWarning(RoastWarning):
     messages come from `roast_tl.report.YieldReport.problems`; the vector's
     `metadata["yield_report"]` holds the numbers and example completions as graded.
     """
+
+
+class UncachedGenerateWarning(RoastWarning):
+    """A steering hook saw a forward pass re-run the previous one plus one token, as TL's
+    `model.generate(use_past_kv_cache=False)` does: "last" (and "prefill", negative indices)
+    then steer only each pass's newest token, so the output is not the steered generation of
+    `roast_tl.generate`. Use `roast_tl.generate`, or TL's generate with its KV cache."""

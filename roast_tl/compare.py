@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from roast_tl._types import HookedModel, Positions, SteeringMode
+from roast_tl._types import HookedModel, PositionSpec, SteeringMode
 from roast_tl.evaluate import EvalResult, evaluate, pick_alpha
 from roast_tl.tasks.base import Task, TaskItem
 from roast_tl.vector import SteeringVector
@@ -84,7 +84,7 @@ def compare(
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     dev: Sequence[TaskItem] | None = None,
     test: Sequence[TaskItem] | None = None,
-    positions: Positions = "last",
+    positions: PositionSpec = "last",
     mode: SteeringMode = "add",
     batch_size: int = 32,
     chat: bool | None = None,

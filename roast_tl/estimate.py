@@ -28,7 +28,7 @@ from roast_tl.pairs import ContrastSet, build_contrast_set
 from roast_tl.report import GoldCheck, YieldReport, check_gold
 from roast_tl.rollouts import Rollout, sample_rollouts
 from roast_tl.scaling import max_norm
-from roast_tl.sites import model_name, resolve_hook_names
+from roast_tl.sites import canonical_site, model_name, resolve_hook_names
 from roast_tl.tasks.base import Task, TaskItem
 from roast_tl.vector import SteeringVector
 
@@ -75,6 +75,7 @@ def vector_metadata(
         "model_name": model_name(model),
         "model_fingerprint": model_fingerprint(model),
         "d_model": int(model.cfg.d_model),
+        "n_layers": int(model.cfg.n_layers),
         "hook_names": list(hook_names),
         "task": task.name,
         "roast_tl_version": __version__,
@@ -211,7 +212,7 @@ def _from_rollouts(
         hook_names=names,
         contrasts=contrasts,
         rollouts=rollouts,
-        site=site,
+        site=canonical_site(site),
         read_at=read_at,
         scaler=scaler,
         grouped=grouped,

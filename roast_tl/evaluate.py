@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from roast_tl._io import atomic_write_text
 from roast_tl._tokens import resolve_chat, tokenizer_of
-from roast_tl._types import HookedModel, HookFn, Positions, SteeringMode
+from roast_tl._types import HookedModel, HookFn, PositionSpec, SteeringMode
 from roast_tl.generation import complete
 from roast_tl.hooks import check_alpha, other_hooks_attached, require_steering_vector
 from roast_tl.tasks.base import Task, TaskItem
@@ -100,7 +100,7 @@ def evaluate(
     alpha: float = 0.0,
     *,
     items: Sequence[TaskItem] | None = None,
-    positions: Positions = "last",
+    positions: PositionSpec = "last",
     mode: SteeringMode = "add",
     prompt_prefix: str = "",
     batch_size: int = 32,

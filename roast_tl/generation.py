@@ -176,13 +176,15 @@ def generate_tokens(
     done = torch.zeros(batch, dtype=torch.bool)
     lengths = torch.zeros(batch, dtype=torch.long)
     live = torch.arange(batch)  # original row of each row still in the batch
+    n_pad = prompt_len - prompt_mask.sum(-1)  # left pads per row, for index positions
     finished_in_batch = 0  # rows done but not yet dropped from the batch
     past: Any = None
     for step in range(max_new_tokens):
         width = prompt_len + step
         offset = width - 1 if use_cache and step > 0 else 0
         step_ids, step_positions = sequence[:, offset:width], positions[:, offset:width]
-        token = CURRENT_WINDOW.set(DecodeWindow(offset=offset, prompt_len=prompt_len))
+        window = DecodeWindow(offset=offset, prompt_len=prompt_len, n_pad=n_pad[live])
+        token = CURRENT_WINDOW.set(window)
         try:
             logits, past = forward_step(
                 model, step_ids, mask[:, :width], step_positions, past, use_cache=use_cache

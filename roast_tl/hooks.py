@@ -1,46 +1,80 @@
 """Steering hooks in TransformerLens' `(activation, hook)` form, and the `steer` context manager.
 
-Positions:
+`positions` (where a vector is applied) takes:
 - "all": every position of every forward pass.
-- "last": the last prompt token and every generated token (the ROAST authors' command-line
-  default). In a plain forward pass that is the final position.
-- "prefill": the last prompt token only (the authors' experiment scripts).
-Inside `roast_tl.generate` the hook knows absolute positions, so cached and uncached decoding
-steer the same tokens. Outside it (TL's own `generate`, `run_with_hooks`) "last" steers the
-final position of each pass and "prefill" the final position of multi-token passes, which is the
-same thing under KV-cached decoding.
+- "last": each row's last real token, and inside `roast_tl.generate` every generated token too
+  (the ROAST authors' command-line default).
+- "prefill": each row's last real prompt token only (the authors' experiment scripts).
+- an int or a list of ints: token indices within each row's real tokens, negative from its end
+  (`-1` is "the last token", `0` the first, BOS included). Inside `roast_tl.generate` they index
+  the prompt only, so generated tokens are not steered; out-of-range indices steer nothing.
+- a boolean `(batch, pos)` mask: exactly those positions of a pass of that shape (plain forward
+  passes only; any other pass shape raises).
+- a callable `fn(activation, hook)` returning a boolean mask of the pass or ints as above.
+
+Real tokens: inside `roast_tl.generate` the hook knows the padded prompt and absolute positions
+(`DecodeWindow`), so cached and uncached decoding steer the same tokens. Elsewhere it learns the
+padding from an `attention_mask=` of the pass's shape, or from the token ids the model was called
+with (`steer` and `fwd_hooks(model=...)` add a hook on `embed.hook_in` to read them): a run of
+pad tokens at a row's end (right padding) or start (left padding) is padding when rows differ in
+it. With neither, every position of a pass is real.
+
+Outside `roast_tl.generate` each pass is indexed on its own: under TL's KV-cached `generate` a
+decode pass is one token, so "last" and `-1` steer each new token, like `roast_tl.generate`; TL's
+uncached `generate(use_past_kv_cache=False)` re-runs the whole sequence each step and "last"
+then steers only the newest token, dropping the steering of the tokens before it. The hook
+notices such a re-run and warns once (`UncachedGenerateWarning`).
 """
 
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
 from transformer_lens.hook_points import HookPoint
 
-from roast_tl._types import HookedModel, Positions, SteeringMode
-from roast_tl._warnings import RoastWarning
+from roast_tl._types import AlphaScale, HookedModel, Positions, PositionSpec, SteeringMode
+from roast_tl._warnings import RoastWarning, UncachedGenerateWarning
+from roast_tl.positions import (
+    DecodeWindow,
+    as_indices,
+    index_mask,
+    mask_bounds,
+    pass_bounds,
+    prompt_bounds,
+    real_token_bounds,
+    steered_slice,
+)
 
 if TYPE_CHECKING:
     from roast_tl.vector import SteeringVector
 
 
-@dataclass(frozen=True)
-class DecodeWindow:
-    """Where the current forward pass sits in a generation: set by `roast_tl.generate` only.
+class PassTokens:
+    """The token ids of the current forward pass, recorded by a hook on the model's token input
+    (`embed.hook_in`) for the steering hooks of one `fwd_hooks` list: their padding tells each
+    hook where a row's real tokens start and end."""
 
-    `offset` is the absolute position of the pass's first token; `prompt_len` the (left-padded)
-    prompt length, so the last prompt token is at absolute position `prompt_len - 1`.
-    """
+    def __init__(self, pad_token_id: int | None, bos_token_id: int | None = None) -> None:
+        self.pad_token_id = pad_token_id
+        self.bos_token_id = bos_token_id
+        self.shape: tuple[int, ...] | None = None
+        self.bounds: Tensor | None = None
 
-    offset: int
-    prompt_len: int
+    def __repr__(self) -> str:
+        return f"PassTokens(pad_token_id={self.pad_token_id})"
+
+    def __call__(self, tokens: Tensor, hook: HookPoint) -> None:
+        self.shape, self.bounds = None, None
+        if self.pad_token_id is None or tokens.ndim != 2 or tokens.is_floating_point():
+            return
+        self.shape = tuple(tokens.shape)
+        self.bounds = real_token_bounds(tokens, self.pad_token_id, self.bos_token_id)
 
 
 FP32_MAX = float(torch.finfo(torch.float32).max)
@@ -81,21 +115,6 @@ def check_direction(vector: Tensor, name: str = "") -> float:
     return peak
 
 
-def steered_slice(n_pos: int, positions: Positions, window: DecodeWindow | None) -> slice | None:
-    """Return the slice of a pass's `n_pos` positions to steer, or None for none of them."""
-    if positions == "all":
-        return slice(0, n_pos)
-    if window is None:
-        if positions == "prefill" and n_pos == 1:
-            return None
-        return slice(n_pos - 1, n_pos)
-    last_prompt = window.prompt_len - 1 - window.offset  # index of the last prompt token here
-    if positions == "prefill":
-        return slice(last_prompt, last_prompt + 1) if 0 <= last_prompt < n_pos else None
-    start = max(last_prompt, 0)
-    return slice(start, n_pos) if start < n_pos else None
-
-
 def _check_fits(bound: float, dtype: torch.dtype, name: str) -> None:
     """Raise when alpha·max|v| (`bound`) overflows `dtype`: steering would produce inf/NaN."""
     if bound > float(torch.finfo(dtype).max):
@@ -111,6 +130,8 @@ class SteeringHook:
 
     Activations are `(batch, pos, d_act)`; `vector` is `(d_act,)`. The hook checks the width
     once per call (an int comparison) and never runs jaxtyping checks in the per-token path.
+    `attention_mask` (the 0/1 mask of the batch you run) and `tokens` (a `PassTokens` fed by a
+    hook on the token input) tell it where padded rows' real tokens are; see `roast_tl.hooks`.
     """
 
     def __init__(
@@ -118,20 +139,43 @@ class SteeringHook:
         vector: Float[Tensor, " d_act"],
         alpha: float,
         *,
-        positions: Positions = "last",
+        positions: PositionSpec = "last",
         mode: SteeringMode = "add",
         name: str = "",
+        attention_mask: Tensor | None = None,
+        tokens: PassTokens | None = None,
     ) -> None:
-        if positions not in get_args(Positions):
-            raise ValueError(
-                f"unknown positions {positions!r}; choose one of {list(get_args(Positions))}"
-            )
+        self._named: Positions | None = None
+        self._indices: tuple[int, ...] | None = None
+        self._mask: Tensor | None = None
+        self._select: Callable[[Tensor, HookPoint], Any] | None = None
+        if isinstance(positions, str):
+            if positions not in get_args(Positions):
+                raise ValueError(
+                    f"unknown positions {positions!r}; choose one of {list(get_args(Positions))}, "
+                    "an int, a list of ints, a boolean (batch, pos) mask or a callable"
+                )
+            self._named = positions  # type: ignore[assignment]
+        elif isinstance(positions, Tensor) and positions.dtype == torch.bool:
+            if positions.ndim != 2:
+                raise ValueError(
+                    f"a positions mask must be (batch, pos), got shape {tuple(positions.shape)}"
+                )
+            self._mask = positions
+        elif callable(positions):
+            self._select = positions
+        else:
+            self._indices = as_indices(positions, "positions")
         if mode not in get_args(SteeringMode):
             raise ValueError(
                 f"unknown steering mode {mode!r}; choose one of {list(get_args(SteeringMode))}"
             )
         if vector.ndim != 1:
             raise ValueError(f"a steering vector must be 1-D (d_act,), got {tuple(vector.shape)}")
+        if attention_mask is not None and attention_mask.ndim != 2:
+            raise ValueError(
+                f"attention_mask must be (batch, pos), got shape {tuple(attention_mask.shape)}"
+            )
         peak = check_direction(vector, name)
         self.vector = vector
         self.alpha = check_alpha(alpha)
@@ -140,7 +184,15 @@ class SteeringHook:
         self.positions = positions
         self.mode = mode
         self.name = name
+        self.attention_mask = attention_mask
+        self.tokens = tokens
         self._cast: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+        # Re-run detection (TL's uncached generate): positions that move with the pass's end.
+        self._moves_with_end = self._named in ("last", "prefill") or any(
+            i < 0 for i in self._indices or ()
+        )
+        self._previous: tuple[int, Tensor] | None = None
+        self._warned_rerun = False
 
     def _vector_like(self, activation: Tensor) -> Tensor:
         key = (activation.dtype, activation.device)
@@ -151,10 +203,100 @@ class SteeringHook:
         return self._cast[key]
 
     def __repr__(self) -> str:
+        if self._mask is not None:
+            shown = f"mask{tuple(self._mask.shape)}"
+        elif self._select is not None:
+            shown = getattr(self._select, "__name__", "callable")
+        else:
+            shown = repr(self.positions)
         return (
-            f"SteeringHook({self.name or '?'}, alpha={self.alpha:g}, positions={self.positions!r}, "
+            f"SteeringHook({self.name or '?'}, alpha={self.alpha:g}, positions={shown}, "
             f"mode={self.mode!r}, d_act={self.vector.shape[0]})"
         )
+
+    def _bounds(self, n_batch: int, n_pos: int) -> Tensor | None:
+        """Each row's real `[start, end)` in a plain pass, or None when every position is real."""
+        mask = self.attention_mask
+        if mask is not None and tuple(mask.shape) == (n_batch, n_pos):
+            return mask_bounds(mask)
+        tokens = self.tokens
+        if tokens is not None and tokens.shape == (n_batch, n_pos):
+            return tokens.bounds
+        return None
+
+    def where(self, activation: Tensor, hook: HookPoint) -> slice | Tensor | None:
+        """The positions of this pass to steer: a slice over `pos`, a boolean `(batch, pos)`
+        mask, or None for none."""
+        n_batch, n_pos = activation.shape[0], activation.shape[1]
+        window = CURRENT_WINDOW.get()
+        if self._mask is not None:
+            if window is not None or tuple(self._mask.shape) != (n_batch, n_pos):
+                raise ValueError(
+                    f"a positions mask of shape {tuple(self._mask.shape)} does not fit the pass "
+                    f"at {self.name or getattr(hook, 'name', '?')} of shape (batch, pos) = "
+                    f"{(n_batch, n_pos)}; a mask steers plain forward passes of its own shape; "
+                    "for generation use 'last', 'prefill', ints or a callable"
+                )
+            return self._mask.to(activation.device)
+        if self._named == "all":
+            return slice(0, n_pos)
+        if window is not None:
+            if self._named is not None:
+                return steered_slice(n_pos, self._named, window)
+            if self._indices is not None:
+                return index_mask(
+                    self._indices, prompt_bounds(window, n_batch), n_pos, window.offset
+                )
+        elif self._moves_with_end:
+            self._check_rerun(activation)
+        if self._select is not None:
+            chosen = self._select(activation, hook)
+            if isinstance(chosen, Tensor) and chosen.dtype == torch.bool:
+                if tuple(chosen.shape) != (n_batch, n_pos):
+                    raise ValueError(
+                        f"the positions callable returned a mask of shape {tuple(chosen.shape)} "
+                        f"for a pass of shape (batch, pos) = {(n_batch, n_pos)}"
+                    )
+                return chosen.to(activation.device)
+            indices = as_indices(chosen, "the positions callable's result")
+        else:
+            indices = self._indices or ()
+        bounds = pass_bounds(window, n_batch, n_pos) if window is not None else None
+        if bounds is None:
+            bounds = self._bounds(n_batch, n_pos)
+        if bounds is None:
+            if self._named is not None:
+                return steered_slice(n_pos, self._named, None)
+            bounds = torch.tensor([[0, n_pos]]).expand(n_batch, 2)
+        elif self._named is not None:
+            if self._named == "prefill" and n_pos == 1:
+                return None
+            indices = (-1,)
+        return index_mask(indices, bounds, n_pos).to(activation.device)
+
+    def _check_rerun(self, activation: Tensor) -> None:
+        """Warn once when this pass is the previous one plus one token (an uncached decode)."""
+        n_pos = activation.shape[1]
+        previous = self._previous
+        if (
+            not self._warned_rerun
+            and previous is not None
+            and n_pos == previous[0] + 1
+            and previous[1].shape == activation[:, -2].shape
+            and torch.allclose(activation[:, -2], previous[1], rtol=1e-4, atol=1e-5)
+        ):
+            self._warned_rerun = True
+            warnings.warn(
+                f"a steering hook with positions={self.positions!r} saw a forward pass that "
+                "re-runs the previous one plus one token, as TL's "
+                "model.generate(use_past_kv_cache=False) does; each pass then steers only its "
+                "newest token and the tokens generated before lose their steering, so the output "
+                "is not roast_tl.generate's steered one. Use roast_tl.generate, or TL's generate "
+                "with use_past_kv_cache=True",
+                UncachedGenerateWarning,
+                stacklevel=2,
+            )
+        self._previous = (n_pos, activation[:, -1].detach().clone())
 
     def __call__(self, activation: Tensor, hook: HookPoint) -> Tensor:
         if self.alpha == 0.0:
@@ -170,42 +312,86 @@ class SteeringHook:
                 f"expected activations of shape (batch, pos, d_act) at "
                 f"{getattr(hook, 'name', '?')}, got {tuple(activation.shape)}"
             )
-        where = steered_slice(activation.shape[1], self.positions, CURRENT_WINDOW.get())
+        where = self.where(activation, hook)
         if where is None:
             return activation
         v = self._vector_like(activation)
         steered = activation.clone()
         if self.mode == "add":
-            steered[:, where] += self.alpha * v
-        else:
+            if isinstance(where, slice):
+                steered[:, where] += self.alpha * v
+            else:
+                steered[where] += self.alpha * v
+        elif isinstance(where, slice):
             steered[:, where] += self.alpha * v * activation[:, where]
+        else:
+            steered[where] += self.alpha * v * activation[where]
         return steered
 
 
 @contextmanager
 def steer(
     model: HookedModel,
-    vector: "SteeringVector",
+    vector: "SteeringVector | Tensor | Mapping[str, Tensor]",
     alpha: float,
     *,
-    positions: Positions = "last",
+    positions: PositionSpec = "last",
     mode: SteeringMode = "add",
+    hook_name: str | None = None,
+    alpha_scale: AlphaScale | None = None,
+    scale_tokens: Any = None,
+    attention_mask: Tensor | None = None,
     check_model: bool = True,
     allow_other_model: bool = False,
 ) -> Iterator[HookedModel]:
     """Steer `model` inside a `with` block through `model.hooks`; hooks go away on exit or error.
 
-    Composes with `run_with_hooks`, `run_with_cache`, `generate` and `transformer_lens.patching`,
-    since those run the model's forward with whatever hooks are attached. `allow_other_model`
-    accepts a vector made for another model (as does a vector loaded with it).
+    `vector` is a `SteeringVector`, or a raw direction: a tensor with `hook_name=`, or
+    `{hook_name: tensor}` (made with `SteeringVector.from_direction`, so max-normed like ROAST's
+    vectors). `positions` (see `roast_tl.hooks`) is pad-aware: the hooks read the token ids the
+    model is called with. `alpha_scale="resid_norm"` makes alpha a fraction of the mean
+    activation norm at each hook, measured on `scale_tokens` (`SteeringVector.fwd_hooks`).
+
+    Composes with `run_with_hooks`, `run_with_cache`, TL's KV-cached `generate`,
+    `roast_tl.generate` and `transformer_lens.patching`, since those run the model's forward
+    with whatever hooks are attached. Not with TL's `generate(use_past_kv_cache=False)`: it
+    re-runs the whole sequence each step, "last" then steers only the newest token and the
+    answer is (nearly) the unsteered one; the hooks warn once (`UncachedGenerateWarning`).
+    `allow_other_model` accepts a vector made for another model (as does a vector loaded with
+    it).
 
         with roast_tl.steer(model, vector, alpha=4.0):
             logits = model(tokens)
+        with roast_tl.steer(model, probe_direction, 4.0, hook_name="blocks.10.hook_resid_post"):
+            ...
     """
+    from roast_tl.vector import SteeringVector
+
+    if isinstance(vector, Tensor | Mapping) and not isinstance(vector, SteeringVector):
+        if isinstance(vector, Tensor):
+            if hook_name is None:
+                raise TypeError(
+                    "steer got a raw tensor but no hook_name; pass "
+                    "hook_name='blocks.L.hook_resid_post' or a {hook_name: tensor} dict"
+                )
+            vector = SteeringVector.from_direction(hook_name, vector, model=model)
+        else:
+            vector = SteeringVector.from_direction(dict(vector), model=model)
+    elif hook_name is not None:
+        raise TypeError("hook_name= is for a raw tensor; a SteeringVector names its own hooks")
     require_steering_vector(vector, "steer")
     if check_model:
         vector.check_model(model, allow_other_model=allow_other_model)
-    with model.hooks(fwd_hooks=vector.fwd_hooks(alpha, positions=positions, mode=mode)):
+    hooks = vector.fwd_hooks(
+        alpha,
+        positions=positions,
+        mode=mode,
+        model=model,
+        attention_mask=attention_mask,
+        alpha_scale=alpha_scale,
+        scale_tokens=scale_tokens,
+    )
+    with model.hooks(fwd_hooks=hooks):
         yield model
 
 
@@ -216,7 +402,7 @@ def require_steering_vector(vector: object, caller: str) -> None:
     if not isinstance(vector, SteeringVector):
         raise TypeError(
             f"{caller} needs a SteeringVector, got {type(vector).__name__}; wrap your tensors: "
-            "SteeringVector({hook_name: tensor}, {'model_name': model.cfg.model_name})"
+            "SteeringVector.from_direction(hook_name, tensor, model=model)"
         )
 
 

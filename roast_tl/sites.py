@@ -19,17 +19,33 @@ SITE_TEMPLATES: dict[str, str] = {
     "mlp_post": "blocks.{layer}.mlp.hook_post",
 }
 
+SITE_ALIASES: dict[str, str] = {"post": "mlp_post"}
+"""TransformerLens `get_act_name` short names that differ from roast_tl's site names."""
+
+TOKEN_HOOK = "embed.hook_in"
+"""The bridge hook point that sees the token ids a model is called with."""
+
 _LAYER_PATTERN = re.compile(r"^blocks\.(\d+)\.")
 
 
-def hook_name(site: str, layer: int) -> str:
-    """Return the hook name of `site` at `layer`.
+def canonical_site(site: str) -> str:
+    """Return roast_tl's name for `site` (TL's `"post"` is `"mlp_post"`); others unchanged."""
+    return SITE_ALIASES.get(site, site)
 
-    >>> hook_name("resid_post", 3)
-    'blocks.3.hook_resid_post'
+
+def hook_name(site: str, layer: int) -> str:
+    """Return the hook name of `site` at `layer`; TL's `get_act_name` short names work too
+    (`"post"` is `"mlp_post"`).
+
+    >>> hook_name("resid_post", 3), hook_name("post", 3)
+    ('blocks.3.hook_resid_post', 'blocks.3.mlp.hook_post')
     """
+    site = canonical_site(site)
     if site not in SITE_TEMPLATES:
-        raise ValueError(f"unknown hook site {site!r}; choose one of {list(SITE_TEMPLATES)}")
+        raise ValueError(
+            f"unknown hook site {site!r}; choose one of {list(SITE_TEMPLATES)} "
+            f"(or TL's short names {list(SITE_ALIASES)})"
+        )
     return SITE_TEMPLATES[site].format(layer=layer)
 
 
@@ -62,6 +78,12 @@ def check_hook_names(model: HookedModel, names: list[str]) -> None:
         raise ValueError("no hook names given; pass layers=[...] or hook_names=[...]")
     hook_dict = model.hook_dict
     for name in names:
+        if name not in hook_dict and site_of(name) == "resid_mid" and _parallel_blocks(model):
+            raise ValueError(
+                f"{name!r}: this model ({model_name(model)}) runs attention and MLP in parallel "
+                "in each block (GPT-NeoX, GPT-J, Phi, Falcon style), so it has no resid_mid; "
+                "use resid_pre, resid_post, attn_out or mlp_out"
+            )
         if name not in hook_dict:
             close = difflib.get_close_matches(name, list(hook_dict), n=3, cutoff=0.6)
             hint = f"; did you mean {close}?" if close else "; see model.hook_dict for valid names"
@@ -114,6 +136,22 @@ def resolve_hook_names(
             names.append(hook_name(site, layer % n_layers))
     check_hook_names(model, names)
     return names
+
+
+def _parallel_blocks(model: HookedModel) -> bool:
+    """True when block 0 has no resid_mid but has resid_pre: attention and MLP in parallel."""
+    names = model.hook_dict
+    return "blocks.0.hook_resid_mid" not in names and "blocks.0.hook_resid_pre" in names
+
+
+def token_hook_name(model: HookedModel) -> str | None:
+    """The hook point that sees the model's input token ids, or None when it has none."""
+    return TOKEN_HOOK if TOKEN_HOOK in model.hook_dict else None
+
+
+def describe_model(model: HookedModel) -> dict[str, int]:
+    """The shape a vector records about its model: `n_layers` and `d_model`."""
+    return {"n_layers": int(model.cfg.n_layers), "d_model": int(model.cfg.d_model)}
 
 
 def model_name(model: HookedModel) -> str:

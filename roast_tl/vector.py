@@ -9,7 +9,7 @@ import os
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from jaxtyping import Float
@@ -20,10 +20,17 @@ from torch import Tensor
 
 from roast_tl._fingerprint import model_fingerprint
 from roast_tl._io import atomic_write_bytes
-from roast_tl._types import HookedModel, HookFn, Positions, SteeringMode
+from roast_tl._types import AlphaScale, HookedModel, HookFn, PositionSpec, SteeringMode
 from roast_tl._warnings import RoastWarning
-from roast_tl.hooks import SteeringHook, check_alpha, check_direction
-from roast_tl.sites import check_hook_names, model_name, site_width
+from roast_tl.hooks import PassTokens, SteeringHook, check_alpha, check_direction
+from roast_tl.scaling import l2_normalize, max_norm
+from roast_tl.sites import (
+    check_hook_names,
+    describe_model,
+    model_name,
+    site_width,
+    token_hook_name,
+)
 
 FORMAT_VERSION = 1
 _METADATA_KEY = "roast_tl"
@@ -94,21 +101,134 @@ class SteeringVector:
         copy._loaded_from = self._loaded_from
         return copy
 
-    def fwd_hooks(
-        self, alpha: float, *, positions: Positions = "last", mode: SteeringMode = "add"
-    ) -> list[tuple[str, HookFn]]:
-        """Return a TL `fwd_hooks` list adding alpha·v at `positions` ("last", "all", "prefill").
+    @classmethod
+    def from_direction(
+        cls,
+        hook_name: str | Mapping[str, Tensor],
+        direction: Tensor | None = None,
+        *,
+        normalize: Literal["max_norm", "l2"] | None = "max_norm",
+        model: HookedModel | None = None,
+    ) -> "SteeringVector":
+        """Make a vector from your own direction(s): a probe, an SAE decoder row, a difference.
 
-        The one way to get steering hooks: pass the list to `run_with_hooks`, `hooks()`,
-        `run_with_cache` or `transformer_lens.patching`.
+        `hook_name` with `direction`, or `{hook_name: direction}`. `normalize="max_norm"` (the
+        default) scales each to max |v| = 1 like ROAST's vectors, so the same alphas apply;
+        `"l2"` to unit length; None keeps it as given. With `model`, the names and widths are
+        checked and the model is recorded, so loading it elsewhere is checked too.
+
+        >>> v = SteeringVector.from_direction("blocks.0.hook_resid_post", torch.tensor([2., -4.]))
+        >>> v["blocks.0.hook_resid_post"].tolist()
+        [0.5, -1.0]
+        """
+        if isinstance(hook_name, str):
+            if direction is None:
+                raise TypeError("from_direction(hook_name, direction): the direction is missing")
+            raw: dict[str, Tensor] = {hook_name: direction}
+        else:
+            if direction is not None:
+                raise TypeError("pass either {hook_name: direction} or hook_name, direction")
+            raw = dict(hook_name)
+        scale = {"max_norm": max_norm, "l2": l2_normalize, None: None}
+        if normalize not in scale:
+            raise ValueError(f"unknown normalize {normalize!r}; choose 'max_norm', 'l2' or None")
+        scaler = scale[normalize]
+        vectors = {}
+        for name, v in raw.items():
+            if isinstance(v, Tensor) and v.ndim == 1 and v.is_floating_point():
+                check_direction(v, name)
+                v = v.detach().float() if scaler is None else scaler(v.detach().float())
+            vectors[name] = v
+        metadata: dict[str, Any] = {"method": "direction", "normalize": normalize}
+        if model is not None:
+            metadata.update(describe_model(model))
+            metadata["model_name"] = model_name(model)
+        vector = cls(vectors, {**metadata, "hook_names": list(vectors)})
+        if model is not None:
+            vector.check_model(model)
+        return vector
+
+    def select(self, hook_names: str | list[str]) -> "SteeringVector":
+        """Return a vector with only `hook_names` (in that order); `metadata["hook_names"]`
+        follows.
+
+        >>> v = SteeringVector({"a": torch.ones(2), "b": torch.ones(2)}, {"hook_names": ["a", "b"]})
+        >>> v.select(["b"]).hook_names, v.select("b").metadata["hook_names"]
+        (['b'], ['b'])
+        """
+        names = [hook_names] if isinstance(hook_names, str) else list(hook_names)
+        missing = [name for name in names if name not in self.vectors]
+        if missing:
+            raise KeyError(f"no vector for hooks {missing}; this vector has {self.hook_names}")
+        metadata = dict(self.metadata)
+        if "hook_names" in metadata:
+            metadata["hook_names"] = names
+        copy = SteeringVector({name: self.vectors[name] for name in names}, metadata)
+        copy.allow_other_model = self.allow_other_model
+        copy._loaded_from = self._loaded_from
+        return copy
+
+    def fwd_hooks(
+        self,
+        alpha: float,
+        *,
+        positions: PositionSpec = "last",
+        mode: SteeringMode = "add",
+        model: HookedModel | None = None,
+        attention_mask: Tensor | None = None,
+        alpha_scale: AlphaScale | None = None,
+        scale_tokens: Any = None,
+    ) -> list[tuple[str, HookFn]]:
+        """Return a TL `fwd_hooks` list adding alpha·v at `positions` (see `roast_tl.hooks`).
+
+        The one way to get steering hooks: pass the list to `run_with_hooks`, `hooks()` or
+        `transformer_lens.patching` (not to `run_with_cache(fwd_hooks=...)`, which TL 4
+        accepts and ignores: wrap it in `model.hooks(...)` or `roast_tl.steer`).
+        Padded batches: with `model` the list starts with a hook on the token input that tells
+        the steering hooks where each row's real tokens are (right padding included); or give
+        the batch's 0/1 `attention_mask`. `alpha_scale="resid_norm"` (needs `model` and
+        `scale_tokens`) rescales each direction to the mean activation norm at its hook over
+        `scale_tokens` (every position but each row's first, an attention sink with outlier
+        norms), so alpha is a fraction of that norm: the added vector has norm alpha·mean‖h‖.
 
             model.run_with_hooks(tokens, fwd_hooks=vector.fwd_hooks(4.0))
         """
         alpha = check_alpha(alpha)
-        return [
-            (name, SteeringHook(v, alpha, positions=positions, mode=mode, name=name))
-            for name, v in self.vectors.items()
-        ]
+        vectors = self.vectors
+        if alpha_scale is not None:
+            if alpha_scale != "resid_norm":
+                raise ValueError(f"unknown alpha_scale {alpha_scale!r}; choose 'resid_norm'")
+            if model is None or scale_tokens is None:
+                raise ValueError(
+                    "alpha_scale='resid_norm' needs model= and scale_tokens= (prompts to "
+                    "measure the activation norm on)"
+                )
+            norms = activation_norms(model, self.hook_names, scale_tokens)
+            vectors = {name: _to_norm(v, norms[name]) for name, v in vectors.items()}
+        tokens = None
+        hooks: list[tuple[str, HookFn]] = []
+        needs_padding = not (isinstance(positions, str) and positions == "all") and not (
+            isinstance(positions, Tensor) and positions.dtype == torch.bool
+        )
+        token_hook = token_hook_name(model) if model is not None else None
+        if model is not None and token_hook is not None and needs_padding:
+            tokenizer = getattr(model, "tokenizer", None)
+            pad = getattr(tokenizer, "pad_token_id", None)
+            if pad is not None:
+                tokens = PassTokens(int(pad), getattr(tokenizer, "bos_token_id", None))
+                hooks.append((token_hook, tokens))
+        for name, v in vectors.items():
+            hook = SteeringHook(
+                v,
+                alpha,
+                positions=positions,
+                mode=mode,
+                name=name,
+                attention_mask=attention_mask,
+                tokens=tokens,
+            )
+            hooks.append((name, hook))
+        return hooks
 
     def check_model(self, model: HookedModel, *, allow_other_model: bool = False) -> None:
         """Raise a ValueError if these vectors cannot steer `model` (names, widths, model name).
@@ -116,14 +236,24 @@ class SteeringVector:
         The model check passes when the recorded `model_name` (or `model_fingerprint`) matches
         `model`, or when `allow_other_model` is True here or on the vector (set by `load`).
         """
-        check_hook_names(model, self.hook_names)
-        for name, v in self.vectors.items():
-            width = site_width(model, name)
-            if width is not None and width != v.shape[0]:
-                raise ValueError(
-                    f"vector for {name!r} has width {v.shape[0]} but this model's activations "
-                    f"there have width {width}; it was made for another model or site"
-                )
+        try:
+            check_hook_names(model, self.hook_names)
+            for name, v in self.vectors.items():
+                width = site_width(model, name)
+                if width is not None and width != v.shape[0]:
+                    raise ValueError(
+                        f"vector for {name!r} has width {v.shape[0]} but this model's "
+                        f"activations there have width {width}; it was made for another model "
+                        "or site"
+                    )
+        except ValueError as err:
+            if not self._made_for_another(model):
+                raise
+            raise ValueError(
+                f"this vector was made for model {self._made_for()}; this model is "
+                f"{_describe(model_name(model), describe_model(model))}, so it cannot steer "
+                f"it ({err})"
+            ) from err
         if allow_other_model or self.allow_other_model:
             return
         made_for = self.metadata.get("model_name")
@@ -141,10 +271,28 @@ class SteeringVector:
         if _same_model(self.metadata, model):
             return
         raise ValueError(
-            f"this vector was made for model {made_for!r}; this model is {model_name(model)!r}. "
+            f"this vector was made for model {self._made_for()}; this model is "
+            f"{_describe(model_name(model), describe_model(model))}. "
             "If it fits anyway, pass allow_other_model=True (to SteeringVector.load, steer or "
             "evaluate) or --allow-other-model (roast-tl)"
         )
+
+    def _made_for(self) -> str:
+        """The recorded model, as "'name' (n layers, d_model d)"."""
+        shape: dict[str, Any] = {
+            k: self.metadata[k] for k in ("n_layers", "d_model") if k in self.metadata
+        }
+        return _describe(str(self.metadata.get("model_name", "?")), shape)
+
+    def _made_for_another(self, model: HookedModel) -> bool:
+        """True when the metadata names a model and it differs from `model` (name or shape)."""
+        if not self.metadata.get("model_name"):
+            return False
+        recorded = {k: self.metadata[k] for k in ("n_layers", "d_model") if k in self.metadata}
+        shape = describe_model(model)
+        if any(shape[k] != v for k, v in recorded.items()):
+            return True
+        return not _same_model(self.metadata, model)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the vectors and metadata to `path` (safetensors), atomically; return the path.
@@ -226,6 +374,16 @@ class SteeringVector:
         return vector
 
 
+def _describe(name: str, shape: Mapping[str, Any]) -> str:
+    """ "'x' (30 layers, d_model 576)", with whatever of the shape is known."""
+    parts = []
+    if "n_layers" in shape:
+        parts.append(f"{shape['n_layers']} layers")
+    if "d_model" in shape:
+        parts.append(f"d_model {shape['d_model']}")
+    return repr(name) + (f" ({', '.join(parts)})" if parts else "")
+
+
 def _same_model(metadata: Mapping[str, Any], model: HookedModel) -> bool:
     """True when the vector's recorded model is `model`: the same name or the same fingerprint."""
     if metadata.get("model_name") == model_name(model):
@@ -275,3 +433,27 @@ def _read_header_metadata(data: bytes) -> dict[str, str]:
         raise ValueError("header runs past the end of the file")
     header = json.loads(data[8 : 8 + header_len])
     return dict(header.get("__metadata__", {}))
+
+
+@torch.no_grad()
+def activation_norms(model: HookedModel, hook_names: list[str], tokens: Any) -> dict[str, float]:
+    """Return the mean L2 norm of the activation at each hook over `tokens` (what the model
+    takes: ids or text), every position but each row's first (an attention sink with outlier
+    norms; a one-token input keeps it). Pass unpadded prompts: pad positions would count."""
+    run_with_cache = getattr(model, "run_with_cache", None)
+    if run_with_cache is None:
+        raise TypeError("alpha_scale='resid_norm' needs a model with run_with_cache")
+    _, cache = run_with_cache(tokens, names_filter=list(hook_names))
+    norms = {}
+    for name in hook_names:
+        activation = cache[name]
+        if activation.shape[1] > 1:
+            activation = activation[:, 1:]
+        norms[name] = float(activation.float().norm(dim=-1).mean())
+    return norms
+
+
+def _to_norm(vector: Tensor, norm: float) -> Tensor:
+    """`vector` rescaled to L2 norm `norm` (zero stays zero)."""
+    length = float(vector.float().norm())
+    return vector if length == 0.0 else vector * (norm / length)

@@ -163,6 +163,7 @@ def test_vector_metadata_is_the_one_record_for_every_method(tiny_model):
         "model_name": tiny_model.cfg.model_name,
         "model_fingerprint": model_fingerprint(tiny_model),
         "d_model": 32,
+        "n_layers": 3,
         "hook_names": [HOOK],
         "task": "parity",
         "roast_tl_version": roast_tl.__version__,

@@ -102,3 +102,19 @@ def test_small_estimate_and_steering_run(model, tmp_path):
         assert torch.equal(model(tokens), base)
     with roast_tl.steer(model, loaded, 8.0):
         assert not torch.equal(model(tokens), base)
+
+
+def test_steered_generation_means_the_same_in_roast_tl_and_tl_cached_generate(model):
+    from roast_tl._warnings import UncachedGenerateWarning
+
+    hook = f"blocks.{LAYER}.hook_resid_post"
+    direction = torch.randn(model.cfg.d_model, generator=torch.Generator().manual_seed(0))
+    ids = _encoded(model, PROMPTS[1])
+    tokens = torch.tensor([ids])
+    kwargs = {"max_new_tokens": 6, "do_sample": False, "verbose": False}
+    with roast_tl.steer(model, direction, 16.0, hook_name=hook):
+        ours = generate_tokens(model, [ids], max_new_tokens=6, stop_token_ids=()).tokens[0]
+        tl_cached = model.generate(tokens, use_past_kv_cache=True, **kwargs)[0, len(ids) :]
+        with pytest.warns(UncachedGenerateWarning):
+            model.generate(tokens, use_past_kv_cache=False, **kwargs)
+    assert tl_cached.tolist() == ours

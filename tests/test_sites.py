@@ -4,6 +4,7 @@ import pytest
 
 from roast_tl.sites import (
     SITE_TEMPLATES,
+    canonical_site,
     check_hook_names,
     hook_name,
     layer_of,
@@ -26,8 +27,26 @@ def test_hook_name_spellings_and_unknown_site():
     assert hook_name("mlp_post", 0) == "blocks.0.mlp.hook_post"
     assert (site_of("hook_embed"), layer_of("hook_embed")) == (None, None)
     assert site_of("blocks.3.hook_resid_post_extra") is None
-    with pytest.raises(ValueError, match="unknown hook site 'resid'.*'resid_post'"):
+    with pytest.raises(ValueError, match="unknown hook site 'resid'.*'resid_post'.*short names"):
         hook_name("resid", 1)
+
+
+def test_tl_short_site_names_are_aliases(tiny_model):
+    assert hook_name("post", 1) == hook_name("mlp_post", 1) == "blocks.1.mlp.hook_post"
+    assert canonical_site("post") == "mlp_post" and canonical_site("resid_pre") == "resid_pre"
+    assert resolve_hook_names(tiny_model, layers=[1], site="post") == ["blocks.1.mlp.hook_post"]
+
+
+def test_a_model_without_resid_mid_is_named_as_parallel_only_when_it_is(tiny_model):
+    class Parallel:  # a model whose blocks have resid_pre and resid_post but no resid_mid
+        cfg, tokenizer = tiny_model.cfg, tiny_model.tokenizer
+        hook_dict = {k: v for k, v in tiny_model.hook_dict.items() if "resid_mid" not in k}
+        hooks, parameters = tiny_model.hooks, tiny_model.parameters
+
+    with pytest.raises(ValueError, match="runs attention and MLP in parallel .* no resid_mid"):
+        check_hook_names(Parallel(), ["blocks.1.hook_resid_mid"])
+    with pytest.raises(ValueError, match="did you mean"):  # a typo on a serial model: no claim
+        check_hook_names(tiny_model, ["blocks.1.hook_resid_mdi"])
 
 
 def test_unknown_hook_name_suggests_the_close_one(tiny_model):

@@ -183,6 +183,58 @@ def test_unknown_hook_name_loads_alone_but_not_onto_a_model(tmp_path, tiny_model
         SteeringVector.load(path, tiny_model)
 
 
+def test_a_vector_for_another_model_says_so_before_any_hook_name(tmp_path, tiny_model):
+    wide = make_tiny_model(n_layers=2, d_model=64)  # another model: 2 layers, d_model 64
+    vector = SteeringVector.from_direction(
+        "blocks.2.hook_resid_post", torch.ones(32), model=tiny_model
+    )
+    assert vector.metadata["n_layers"] == 3 and vector.metadata["d_model"] == 32
+    path = vector.save(tmp_path / "v.safetensors")
+    with pytest.raises(ValueError) as refused:
+        SteeringVector.load(path, wide)
+    message = str(refused.value)
+    assert message.startswith(
+        f"this vector was made for model '{tiny_model.cfg.model_name}' (3 layers, d_model 32); "
+        f"this model is '{wide.cfg.model_name}' (2 layers, d_model 64), so it cannot steer it"
+    )
+    assert message.index("made for model") < message.index("did you mean")
+
+
+@pytest.mark.parametrize(
+    "normalize,expected", [("max_norm", [0.75, -1.0]), ("l2", [0.6, -0.8]), (None, [3.0, -4.0])]
+)
+def test_from_direction_normalizes_as_asked(normalize, expected):
+    direction = torch.tensor([3.0, -4.0], requires_grad=True)
+    vector = SteeringVector.from_direction(HOOK, direction, normalize=normalize)
+    torch.testing.assert_close(vector[HOOK], torch.tensor(expected))
+    assert vector.metadata == {"method": "direction", "normalize": normalize, "hook_names": [HOOK]}
+    as_dict = SteeringVector.from_direction({HOOK: direction, OTHER: -direction}, normalize=None)
+    assert as_dict.hook_names == [HOOK, OTHER] and torch.equal(as_dict[OTHER], -as_dict[HOOK])
+    with pytest.raises(TypeError, match="the direction is missing"):
+        SteeringVector.from_direction(HOOK)
+    with pytest.raises(ValueError, match="unknown normalize 'unit'"):
+        build = SteeringVector.from_direction
+        raw = getattr(build, "__wrapped__", None)  # without the test-time type check
+        raw(SteeringVector, HOOK, direction, normalize="unit") if raw else build(
+            HOOK, direction, normalize="unit"
+        )
+
+
+def test_select_keeps_the_named_hooks_and_their_metadata(tmp_path):
+    vector = SteeringVector(
+        {HOOK: torch.ones(4), OTHER: torch.zeros(4)},
+        {"model_name": "m", "hook_names": [HOOK, OTHER]},
+    )
+    one = vector.select([OTHER])
+    assert one.hook_names == [OTHER] and one.metadata["hook_names"] == [OTHER]
+    assert one.metadata["model_name"] == "m" and vector.hook_names == [HOOK, OTHER]
+    assert SteeringVector.load(one.save(tmp_path / "v.safetensors")).hook_names == [OTHER]
+    assert vector.select(OTHER).hook_names == [OTHER]
+    assert vector.select([OTHER, HOOK]).hook_names == [OTHER, HOOK]
+    with pytest.raises(KeyError, match=r"no vector for hooks \['blocks.9.hook_resid_post'\]"):
+        vector.select(["blocks.9.hook_resid_post"])
+
+
 @pytest.fixture(scope="module")
 def saved_bytes(tmp_path_factory):
     v = _vec()

@@ -275,6 +275,19 @@ with torch.no_grad():
 # %% [markdown]
 # Everything above also composes with `run_with_cache` (cache a steered run) and
 # `transformer_lens.patching`: tutorial 03 does exactly that.
+#
+# Four TransformerLens 4 traps when you mix steering with your own hooks (the README's "Pitfalls"
+# box has the details):
+# - `model.run_with_cache(tokens, fwd_hooks=...)` accepts the list and **ignores** it: cache a
+#   steered run inside `with roast_tl.steer(...)` or `with model.hooks(fwd_hooks=...)`.
+# - Inside a hook, `hook.name` is the bridge's canonical name (`blocks.10.hook_out` for a hook you
+#   registered as `blocks.10.hook_resid_post`): key your own caches by the name you registered.
+# - Right-padded batches: `"last"` steers each row's real last token when the hooks can see the
+#   padding (`steer`, or `vector.fwd_hooks(alpha, model=model)`); a bare `fwd_hooks(alpha)` list
+#   steers the final column, a pad for shorter rows. `load_model` pads on the left.
+# - TL's `model.generate(use_past_kv_cache=False)` re-runs the whole sequence per token, so
+#   `"last"` steers only the newest one and the answer is nearly unsteered (roast_tl warns once).
+#   Use `roast_tl.generate` or TL's default cached `generate`.
 
 # %%
 print(f"total runtime: {time.perf_counter() - start:.0f} s (fast mode: {FAST})")
