@@ -13,7 +13,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from roast_tl._bridge import forward_step, model_device
+from roast_tl._bridge import model_device
+from roast_tl._fast import sampling_forward
 from roast_tl._tokens import (
     encode_prompt,
     format_prompt,
@@ -118,6 +119,37 @@ class Generation:
     finished: list[bool]
 
 
+def _shared_prefill(
+    forward: Any,
+    prompts: Sequence[Sequence[int]],
+    ids: Int[Tensor, "batch pos"],
+    mask: Int[Tensor, "batch total"],
+    positions: Int[Tensor, "batch pos"],
+) -> tuple[Float[Tensor, "batch vocab"], Any]:
+    """Prefill each distinct prompt once and expand its logits and KV cache to its rows.
+
+    Rows of one prompt share its left padding, so each expanded row is what its own prefill
+    computes. A cache that cannot select rows (no `batch_select_indices`) is rebuilt in full.
+    """
+    first: dict[tuple[int, ...], int] = {}
+    row_of = [first.setdefault(tuple(p), len(first)) for p in prompts]
+    width = ids.shape[1]
+    if len(first) == len(prompts):
+        return forward(ids, mask[:, :width], positions, None, use_cache=True)  # type: ignore[no-any-return]
+    firsts = {}  # distinct prompt -> its first row
+    for row, distinct in enumerate(row_of):
+        firsts.setdefault(distinct, row)
+    unique = torch.tensor(list(firsts.values()), device=ids.device)
+    logits, past = forward(
+        ids[unique], mask[unique, :width], positions[unique], None, use_cache=True
+    )
+    if not hasattr(past, "batch_select_indices"):
+        return forward(ids, mask[:, :width], positions, None, use_cache=True)  # type: ignore[no-any-return]
+    expand = torch.tensor(row_of, device=ids.device)
+    past.batch_select_indices(expand)
+    return logits[expand], past
+
+
 @torch.inference_mode()
 def generate_tokens(
     model: HookedModel,
@@ -177,15 +209,19 @@ def generate_tokens(
     live = torch.arange(batch)  # original row of each row still in the batch
     finished_in_batch = 0  # rows done but not yet dropped from the batch
     past: Any = None
+    _, forward = sampling_forward(model)
     for step in range(max_new_tokens):
         width = prompt_len + step
         offset = width - 1 if use_cache and step > 0 else 0
         step_ids, step_positions = sequence[:, offset:width], positions[:, offset:width]
         token = CURRENT_WINDOW.set(DecodeWindow(offset=offset, prompt_len=prompt_len))
         try:
-            logits, past = forward_step(
-                model, step_ids, mask[:, :width], step_positions, past, use_cache=use_cache
-            )
+            if step == 0 and use_cache:
+                logits, past = _shared_prefill(forward, prompts, step_ids, mask, step_positions)
+            else:
+                logits, past = forward(
+                    step_ids, mask[:, :width], step_positions, past, use_cache=use_cache
+                )
         finally:
             CURRENT_WINDOW.reset(token)
         _check_finite(logits, model, step)

@@ -8,8 +8,10 @@ Resuming (`sample_rollouts(..., rollouts_path=...)`): the JSONL file is an appen
 - Every row roast_tl writes carries its provenance in `fingerprint`: the model's and the
   tokenizer's fingerprints (`roast_tl._fingerprint`: what they compute, not how their path was
   spelled), `temperature`, `top_p`, `max_new_tokens`, the run's `seed`, a hash of the prompt's
-  token ids, the sampler version, and the hook points that had hooks attached (an enclosing
-  `steer`; rows sampled that way are never reused, since what the hooks did is unknown).
+  token ids, the sampler version, the hook points that had hooks attached (an enclosing
+  `steer`; rows sampled that way are never reused, since what the hooks did is unknown), and
+  the `forward` that computed the logits (`"hf-sdpa"`: the unhooked fast path, `"bridge"`: the
+  hooked model; they agree to float rounding, not bit for bit, so their rows are not mixed).
   Its `seed` field is the rollout's own seed, `rollout_seed(seed, item id, k)`: a stable
   hash, not the item's position in the list.
 - A saved row is reused only when all of that equals what this run would produce for the same
@@ -39,6 +41,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from roast_tl._fast import sampling_forward_name
 from roast_tl._fingerprint import model_fingerprint, token_ids_hash, tokenizer_fingerprint
 from roast_tl._io import append_jsonl, atomic_write_text, read_jsonl
 from roast_tl._tokens import encode_prompt, format_prompt, tokenizer_of
@@ -249,6 +252,8 @@ def _difference(stale: Sequence[Rollout], expected: dict[str, dict[str, Any]], s
                 old.setdefault(key, Counter())[repr(fingerprint.get(key))] += 1
         if fingerprint == want:
             old.setdefault("rollout seed", Counter())[str(r.seed)] += 1
+    if "hooks" in old:  # steered rows took the hooked forward: that says it already
+        old.pop("forward", None)
     some = next(iter(expected.values()))
     parts = []
     for key, values in old.items():
@@ -304,6 +309,7 @@ def sample_rollouts(
         "max_new_tokens": int(max_new_tokens),
         "seed": int(seed),
         "hooks": hooked_points(model),
+        "forward": sampling_forward_name(model),
     }
     item_of = {item.id: item for item in items}
     expected = {

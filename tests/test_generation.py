@@ -259,18 +259,23 @@ def test_non_finite_logits_raise_instead_of_emitting_padding(tiny_model, monkeyp
         ):
             roast_tl.generate(tiny_model, ["the movie"], max_new_tokens=3)
     assert CURRENT_WINDOW.get() is None
-    real_step = generation.forward_step
+    real_forward = generation.sampling_forward
     calls = [0]
 
-    def nan_on_third_step(*args, **kwargs):
-        logits, past = real_step(*args, **kwargs)
-        calls[0] += 1
-        if calls[0] == 3:
-            logits = logits.clone()
-            logits[1, 4] = float("nan")
-        return logits, past
+    def nan_on_third_step(model):
+        name, real_step = real_forward(model)
 
-    monkeypatch.setattr(generation, "forward_step", nan_on_third_step)
+        def step(*args, **kwargs):
+            logits, past = real_step(*args, **kwargs)
+            calls[0] += 1
+            if calls[0] == 3:
+                logits = logits.clone()
+                logits[1, 4] = float("nan")
+            return logits, past
+
+        return name, step
+
+    monkeypatch.setattr(generation, "sampling_forward", nan_on_third_step)
     with pytest.raises(ValueError, match=r"step 2 in 1 of 2 rows; no hook is attached"):
         generate_tokens(tiny_model, _encoded(tiny_model)[:2], max_new_tokens=5, stop_token_ids=())
 

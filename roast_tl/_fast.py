@@ -1,0 +1,188 @@
+"""The unhooked fast path: the bridge's own HF model class, sharing its weights, with SDPA.
+
+A `TransformerBridge` wraps every HF submodule in a bridge component whose hook points fire on
+every call (about 1,760 module calls per decoding step on a 30-layer model) and keeps the HF
+model's eager attention. When no hook is attached, none of that is needed: `fast_model(model)`
+builds the same HF class from the wrapped model's config on the meta device, then ties each of
+its parameters and buffers to the bridge's own tensor (the same objects: no copy), with
+`attn_implementation="sdpa"`.
+
+- Built once per bridge (a weak reference: it dies with the bridge), checked once against the
+  bridge's own forward on a few tokens (a bridge whose forward is not the HF model's, e.g. one
+  with processed weights, gets no fast model), and re-tied whenever the bridge's tensors are no
+  longer the ones tied (a `.to(device)` or `.to(dtype)` replaces buffers).
+- Models that are not a `TransformerBridge` (no `original_model`), and bridges whose wrapped
+  model has tensors the rebuilt one lacks (unless all zero, as the bridge's `lm_head` bias),
+  get `None`: callers use the hooked path.
+- SDPA and eager attention agree to float rounding (about 1e-6 relative in fp32), not bit for
+  bit, so `FORWARD_FAST` and `FORWARD_HOOKED` are recorded in rollout fingerprints.
+"""
+
+import copy
+import weakref
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from roast_tl._bridge import forward_step
+from roast_tl._types import HookedModel
+from roast_tl.hooks import hooked_points
+
+FORWARD_FAST = "hf-sdpa"
+"""The forward a sampling pass used: the weight-sharing HF model with SDPA attention."""
+FORWARD_HOOKED = "bridge"
+"""The forward a sampling pass used: the hooked model itself (every hook point live)."""
+
+_WRAPPER = "._original_component"
+# Tolerance of the build-time check, relative to the largest logit, in units of the weights'
+# float epsilon (at least 1e-3): SDPA and eager attention differ by rounding only, while a
+# bridge computing with other weights differs by far more.
+_CHECK_EPS = 16
+_CHECK_RTOL = 1e-3
+
+_CACHE: "weakref.WeakKeyDictionary[Any, _Fast | None]" = weakref.WeakKeyDictionary()
+
+
+class _Fast:
+    """A rebuilt HF model and the slots (module, kind, name, bridge tensor name) it ties."""
+
+    def __init__(self, module: Any, slots: list[tuple[Any, str, str, str]]) -> None:
+        self.module = module
+        self.slots = slots
+
+
+def _bridge_tensors(wrapped: Any) -> dict[str, Tensor]:
+    """The wrapped HF model's parameters and buffers under their plain HF names."""
+    named: dict[str, Tensor] = {}
+    for name, tensor in wrapped.named_parameters(remove_duplicate=False):
+        named[name.replace(_WRAPPER, "")] = tensor
+    for name, tensor in wrapped.named_buffers(remove_duplicate=False):
+        named[name.replace(_WRAPPER, "")] = tensor
+    return named
+
+
+def _tie(fast: _Fast, tensors: dict[str, Tensor]) -> None:
+    """Point every slot of the rebuilt model at the bridge's current tensor of that name."""
+    for module, kind, key, name in fast.slots:
+        getattr(module, kind)[key] = tensors[name]
+
+
+def _tied(fast: _Fast, tensors: dict[str, Tensor]) -> bool:
+    return all(getattr(m, kind)[key] is tensors[name] for m, kind, key, name in fast.slots)
+
+
+def _build(model: HookedModel) -> _Fast | None:
+    wrapped = getattr(model, "original_model", None)
+    config = getattr(wrapped, "config", None)
+    if wrapped is None or config is None or not isinstance(wrapped, torch.nn.Module):
+        return None
+    tensors = _bridge_tensors(wrapped)
+    config = copy.deepcopy(config)
+    config._attn_implementation = "sdpa"
+    try:
+        with torch.device("meta"):
+            module = type(wrapped)(config)
+    except Exception:  # an HF class that cannot be rebuilt from its config: use the hooked path
+        return None
+    slots = []
+    for module_name, sub in module.named_modules():
+        for kind in ("_parameters", "_buffers"):
+            for key, value in getattr(sub, kind).items():
+                if value is None:
+                    continue
+                name = f"{module_name}.{key}" if module_name else key
+                if name not in tensors:
+                    return None
+                slots.append((sub, kind, key, name))
+    used = {id(tensors[name]) for *_, name in slots}  # the bridge names some tensors twice
+    extra = [t for t in tensors.values() if id(t) not in used]
+    if any(t.device.type == "meta" or bool(t.detach().ne(0).any()) for t in extra):
+        return None
+    fast = _Fast(module.eval(), slots)
+    _tie(fast, tensors)
+    return fast if _agrees(model, fast.module) else None
+
+
+@torch.inference_mode()
+def _agrees(model: HookedModel, module: Any) -> bool:
+    """Whether the rebuilt model's logits match the bridge's on a few tokens (to rounding)."""
+    vocab = int(getattr(module.config, "vocab_size", 2))
+    device = next(module.parameters()).device
+    ids = torch.arange(1, 5, device=device).remainder(vocab)[None]
+    mask = torch.ones_like(ids)
+    positions = torch.arange(ids.shape[1], device=device)[None]
+    kwargs = {"attention_mask": mask, "position_ids": positions, "use_cache": False}
+    ours = module(input_ids=ids, **kwargs).logits.float()
+    theirs = model(ids, return_type="logits", **kwargs).float()  # type: ignore[operator]
+    scale = float(theirs.abs().max()) or 1.0
+    dtype = next(module.parameters()).dtype
+    rtol = max(_CHECK_RTOL, _CHECK_EPS * torch.finfo(dtype).eps)
+    return bool((ours - theirs).abs().max() <= rtol * scale)
+
+
+def fast_model(model: HookedModel) -> Any | None:
+    """The weight-sharing SDPA HF model of a `TransformerBridge`, or None (use the hooked path).
+
+    Cached per bridge; re-tied to the bridge's tensors when they were replaced (device or dtype
+    moves). It runs no TransformerLens hook: callers use it only when none is attached.
+    """
+    try:
+        fast = _CACHE[model]
+    except KeyError:
+        fast = _CACHE[model] = _build(model)
+    except TypeError:  # not weak-referenceable
+        return None
+    if fast is None:
+        return None
+    tensors = _bridge_tensors(model.original_model)  # type: ignore[attr-defined]
+    if not _tied(fast, tensors):
+        _tie(fast, tensors)
+    return fast.module
+
+
+def fast_forward_step(
+    module: Any,
+    input_ids: Int[Tensor, "batch pos"],
+    attention_mask: Int[Tensor, "batch total"],
+    position_ids: Int[Tensor, "batch pos"],
+    past_key_values: Any = None,
+    *,
+    use_cache: bool = True,
+) -> tuple[Float[Tensor, "batch vocab"], Any]:
+    """One decoding pass of the fast model: (last-position logits, KV cache or None)."""
+    out = module(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        past_key_values=past_key_values,
+        use_cache=use_cache,
+        logits_to_keep=1,
+    )
+    return out.logits[:, -1, :], (out.past_key_values if use_cache else None)
+
+
+Step = Callable[..., tuple[Float[Tensor, "batch vocab"], Any]]
+"""A decoding pass: `(input_ids, attention_mask, position_ids, past, use_cache=)` -> (logits,
+cache)."""
+
+
+def sampling_forward(model: HookedModel) -> tuple[str, Step]:
+    """The forward a sampling run takes and its name (`FORWARD_FAST` or `FORWARD_HOOKED`).
+
+    The fast path when no hook is attached and the model has a fast model; else the hooked
+    model's own forward, where every attached hook fires.
+    """
+    if not hooked_points(model):
+        module = fast_model(model)
+        if module is not None:
+            return FORWARD_FAST, partial(fast_forward_step, module)
+    return FORWARD_HOOKED, partial(forward_step, model)
+
+
+def sampling_forward_name(model: HookedModel) -> str:
+    """The name of the forward `sampling_forward(model)` would take now."""
+    return sampling_forward(model)[0]
