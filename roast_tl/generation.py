@@ -136,7 +136,7 @@ def _shared_prefill(
     width = ids.shape[1]
     if len(first) == len(prompts):
         return forward(ids, mask[:, :width], positions, None, use_cache=True)  # type: ignore[no-any-return]
-    firsts = {}  # distinct prompt -> its first row
+    firsts: dict[int, int] = {}  # distinct prompt -> its first row
     for row, distinct in enumerate(row_of):
         firsts.setdefault(distinct, row)
     unique = torch.tensor(list(firsts.values()), device=ids.device)
