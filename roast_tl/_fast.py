@@ -1,21 +1,23 @@
-"""The unhooked fast path: the bridge's own HF model class, sharing its weights, with SDPA.
+"""The unhooked fast path: the bridge's own HF model class, sharing its weights, without hooks.
 
 A `TransformerBridge` wraps every HF submodule in a bridge component whose hook points fire on
-every call (about 1,760 module calls per decoding step on a 30-layer model) and keeps the HF
-model's eager attention. When no hook is attached, none of that is needed: `fast_model(model)`
-builds the same HF class from the wrapped model's config on the meta device, then ties each of
-its parameters and buffers to the bridge's own tensor (the same objects: no copy), with
-`attn_implementation="sdpa"`.
+every call (about 1,760 module calls per decoding step on a 30-layer model). When no hook is
+attached, none of that is needed: `fast_model(model)` builds the same HF class from the wrapped
+model's config on the meta device, then ties each of its parameters and buffers to the bridge's
+own tensor (the same objects: no copy).
 
+- It keeps the wrapped model's attention implementation (eager under TransformerLens), so its
+  logits equal the bridge's bit for bit and a rollout's tokens do not depend on the path.
+  SDPA was measured too (SmolLM2-135M, 1 CPU thread, 32 rows): no faster than eager within
+  the noise of a shared machine (decoding is bound by the linear layers), and not bit-equal
+  (logits differ by ~6e-5), so it is not used.
 - Built once per bridge (a weak reference: it dies with the bridge), checked once against the
-  bridge's own forward on a few tokens (a bridge whose forward is not the HF model's, e.g. one
-  with processed weights, gets no fast model), and re-tied whenever the bridge's tensors are no
-  longer the ones tied (a `.to(device)` or `.to(dtype)` replaces buffers).
+  bridge's own forward on a few tokens (a bridge whose forward is not the HF model's gets no
+  fast model), and re-tied whenever the bridge's tensors are no longer the ones tied (a
+  `.to(device)` or `.to(dtype)` replaces buffers).
 - Models that are not a `TransformerBridge` (no `original_model`), and bridges whose wrapped
   model has tensors the rebuilt one lacks (unless all zero, as the bridge's `lm_head` bias),
   get `None`: callers use the hooked path.
-- SDPA and eager attention agree to float rounding (about 1e-6 relative in fp32), not bit for
-  bit, so `FORWARD_FAST` and `FORWARD_HOOKED` are recorded in rollout fingerprints.
 """
 
 import copy
@@ -32,15 +34,15 @@ from roast_tl._bridge import forward_step
 from roast_tl._types import HookedModel
 from roast_tl.hooks import hooked_points
 
-FORWARD_FAST = "hf-sdpa"
-"""The forward a sampling pass used: the weight-sharing HF model with SDPA attention."""
+FORWARD_FAST = "hf"
+"""The forward a sampling pass used: the weight-sharing HF model, no hooks."""
 FORWARD_HOOKED = "bridge"
 """The forward a sampling pass used: the hooked model itself (every hook point live)."""
 
 _WRAPPER = "._original_component"
 # Tolerance of the build-time check, relative to the largest logit, in units of the weights'
-# float epsilon (at least 1e-3): SDPA and eager attention differ by rounding only, while a
-# bridge computing with other weights differs by far more.
+# float epsilon (at least 1e-3): the same computation agrees exactly, while a bridge computing
+# with other weights differs by far more.
 _CHECK_EPS = 16
 _CHECK_RTOL = 1e-3
 
@@ -81,8 +83,7 @@ def _build(model: HookedModel) -> _Fast | None:
     if wrapped is None or config is None or not isinstance(wrapped, torch.nn.Module):
         return None
     tensors = _bridge_tensors(wrapped)
-    config = copy.deepcopy(config)
-    config._attn_implementation = "sdpa"
+    config = copy.deepcopy(config)  # the wrapped model's, attention implementation included
     try:
         with torch.device("meta"):
             module = type(wrapped)(config)
@@ -125,7 +126,7 @@ def _agrees(model: HookedModel, module: Any) -> bool:
 
 
 def fast_model(model: HookedModel) -> Any | None:
-    """The weight-sharing SDPA HF model of a `TransformerBridge`, or None (use the hooked path).
+    """The weight-sharing HF model of a `TransformerBridge`, or None (use the hooked path).
 
     Cached per bridge; re-tied to the bridge's tensors when they were replaced (device or dtype
     moves). It runs no TransformerLens hook: callers use it only when none is attached.
@@ -181,8 +182,3 @@ def sampling_forward(model: HookedModel) -> tuple[str, Step]:
         if module is not None:
             return FORWARD_FAST, partial(fast_forward_step, module)
     return FORWARD_HOOKED, partial(forward_step, model)
-
-
-def sampling_forward_name(model: HookedModel) -> str:
-    """The name of the forward `sampling_forward(model)` would take now."""
-    return sampling_forward(model)[0]

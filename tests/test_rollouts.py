@@ -521,19 +521,3 @@ def test_rows_sampled_inside_a_steer_are_marked_and_never_reused(tiny_model, tmp
     with pytest.warns(RoastWarning, match=r"made with hooks attached \(steered\)"):
         assert sample_rollouts(tiny_model, task, items, **SAMPLING, rollouts_path=path) == plain
     assert all(r.fingerprint["hooks"] == [] for r in plain) and plain != steered
-
-
-def test_rows_of_the_other_forward_are_not_mixed_in(tiny_model, tmp_path):
-    """The fast and hooked forwards agree to float rounding only: their rows are kept apart."""
-    task = tiny_task()
-    items = task.items("train")[:2]
-    path = tmp_path / "rollouts.jsonl"
-    fast = sample_rollouts(tiny_model, task, items, **SAMPLING, rollouts_path=path)
-    assert {r.fingerprint["forward"] for r in fast} == {"hf-sdpa"}
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    for row in rows:
-        row["fingerprint"]["forward"] = "bridge"
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    with pytest.warns(RoastWarning, match=r"made with forward 'bridge' \(this run: forward "):
-        again = sample_rollouts(tiny_model, task, items, **SAMPLING, rollouts_path=path)
-    assert again == fast  # resampled, on the same path: the same rows
