@@ -49,32 +49,44 @@ _CHECK_RTOL = 1e-3
 _CACHE: "weakref.WeakKeyDictionary[Any, _Fast | None]" = weakref.WeakKeyDictionary()
 
 
-class _Fast:
-    """A rebuilt HF model and the slots (module, kind, name, bridge tensor name) it ties."""
+Slot = tuple[Any, str, str]
+"""Where a tensor lives: (module, "_parameters" or "_buffers", key)."""
 
-    def __init__(self, module: Any, slots: list[tuple[Any, str, str, str]]) -> None:
+
+class _Fast:
+    """A rebuilt HF model and its (own slot, bridge slot) pairs, one per tensor it ties."""
+
+    def __init__(self, module: Any, slots: list[tuple[Slot, Slot]]) -> None:
         self.module = module
         self.slots = slots
 
 
-def _bridge_tensors(wrapped: Any) -> dict[str, Tensor]:
-    """The wrapped HF model's parameters and buffers under their plain HF names."""
-    named: dict[str, Tensor] = {}
-    for name, tensor in wrapped.named_parameters(remove_duplicate=False):
-        named[name.replace(_WRAPPER, "")] = tensor
-    for name, tensor in wrapped.named_buffers(remove_duplicate=False):
-        named[name.replace(_WRAPPER, "")] = tensor
+def _bridge_slots(wrapped: Any) -> dict[str, Slot]:
+    """The wrapped HF model's parameter and buffer slots under their plain HF names."""
+    named: dict[str, Slot] = {}
+    for module_name, sub in wrapped.named_modules(remove_duplicate=False):
+        for kind in ("_parameters", "_buffers"):
+            for key, value in getattr(sub, kind).items():
+                if value is not None:
+                    name = f"{module_name}.{key}" if module_name else key
+                    named[name.replace(_WRAPPER, "")] = (sub, kind, key)
     return named
 
 
-def _tie(fast: _Fast, tensors: dict[str, Tensor]) -> None:
-    """Point every slot of the rebuilt model at the bridge's current tensor of that name."""
-    for module, kind, key, name in fast.slots:
-        getattr(module, kind)[key] = tensors[name]
+def _get(slot: Slot) -> Tensor:
+    module, kind, key = slot
+    tensor: Tensor = getattr(module, kind)[key]
+    return tensor
 
 
-def _tied(fast: _Fast, tensors: dict[str, Tensor]) -> bool:
-    return all(getattr(m, kind)[key] is tensors[name] for m, kind, key, name in fast.slots)
+def _tie(fast: _Fast) -> None:
+    """Point every slot of the rebuilt model at the bridge's current tensor."""
+    for (module, kind, key), source in fast.slots:
+        getattr(module, kind)[key] = _get(source)
+
+
+def _tied(fast: _Fast) -> bool:
+    return all(_get(own) is _get(source) for own, source in fast.slots)
 
 
 def _build(model: HookedModel) -> _Fast | None:
@@ -82,7 +94,7 @@ def _build(model: HookedModel) -> _Fast | None:
     config = getattr(wrapped, "config", None)
     if wrapped is None or config is None or not isinstance(wrapped, torch.nn.Module):
         return None
-    tensors = _bridge_tensors(wrapped)
+    sources = _bridge_slots(wrapped)
     config = copy.deepcopy(config)  # the wrapped model's, attention implementation included
     try:
         with torch.device("meta"):
@@ -96,15 +108,15 @@ def _build(model: HookedModel) -> _Fast | None:
                 if value is None:
                     continue
                 name = f"{module_name}.{key}" if module_name else key
-                if name not in tensors:
+                if name not in sources:
                     return None
-                slots.append((sub, kind, key, name))
-    used = {id(tensors[name]) for *_, name in slots}  # the bridge names some tensors twice
-    extra = [t for t in tensors.values() if id(t) not in used]
+                slots.append(((sub, kind, key), sources[name]))
+    used = {id(_get(source)) for _, source in slots}  # the bridge names some tensors twice
+    extra = [_get(s) for s in sources.values() if id(_get(s)) not in used]
     if any(t.device.type == "meta" or bool(t.detach().ne(0).any()) for t in extra):
         return None
     fast = _Fast(module.eval(), slots)
-    _tie(fast, tensors)
+    _tie(fast)
     return fast if _agrees(model, fast.module) else None
 
 
@@ -139,9 +151,8 @@ def fast_model(model: HookedModel) -> Any | None:
         return None
     if fast is None:
         return None
-    tensors = _bridge_tensors(model.original_model)  # type: ignore[attr-defined]
-    if not _tied(fast, tensors):
-        _tie(fast, tensors)
+    if not _tied(fast):
+        _tie(fast)
     return fast.module
 
 
