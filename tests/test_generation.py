@@ -288,3 +288,15 @@ def test_sample_next_takes_uniforms_from_another_device():
     expected = sample_next(logits, temperature=0.8, top_p=0.9, uniforms=uniforms)
     on_gpu = sample_next(logits.cuda(), temperature=0.8, top_p=0.9, uniforms=uniforms)
     assert torch.equal(on_gpu.cpu(), expected)
+
+
+@pytest.mark.parametrize("positions", ["last", "prefill", "all"])
+def test_steered_rows_of_a_shared_prefill_equal_their_own_prefills(tiny_model, positions):
+    """Repeated prompts are prefilled once, steered too: each row is what its own prefill gives."""
+    a, b = _encoded(tiny_model)[:2]
+    rows = [a, b, a, a]
+    vector = random_vector(tiny_model, scale=8.0)
+    with roast_tl.steer(tiny_model, vector, 1.0, positions=positions):
+        shared = _sample(tiny_model, rows, [0, 1, 2, 3])
+        alone = _sample(tiny_model, rows, [0, 1, 2, 3], use_cache=False)
+    assert shared.tokens == alone.tokens
