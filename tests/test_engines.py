@@ -104,3 +104,16 @@ def test_grade_rollouts_names_what_is_wrong(tiny_model):
         grade_rollouts(
             task, items, [{"item_id": items[0].id, "completion": "x", "completion_token_ids": "1"}]
         )
+
+
+def test_the_hf_engine_needs_a_bridge():
+    class NotABridge(torch.nn.Module):
+        cfg = None
+        tokenizer = None
+        hook_dict: dict = {}
+
+        def hooks(self, fwd_hooks=(), *args, **kwargs):
+            raise NotImplementedError
+
+    with pytest.raises(ValueError, match="engine='hf' needs a TransformerBridge .* NotABridge"):
+        hf_generate(NotABridge(), [1, 2], n=1, max_new_tokens=1, temperature=0.0, top_p=1.0, seed=0)
