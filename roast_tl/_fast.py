@@ -8,9 +8,10 @@ own tensor (the same objects: no copy).
 
 - It keeps the wrapped model's attention implementation (eager under TransformerLens), so its
   logits equal the bridge's bit for bit and a rollout's tokens do not depend on the path.
-  SDPA was measured too (SmolLM2-135M, 1 CPU thread, 32 rows): no faster than eager within
-  the noise of a shared machine (decoding is bound by the linear layers), and not bit-equal
-  (logits differ by ~6e-5), so it is not used.
+  SDPA is not bit-equal (logits differ by ~6e-5) and was no faster at short contexts (32 rows
+  of ~50 tokens), but it is at long ones: a decode step of 32 rows over a 400-token cache took
+  0.34 s with SDPA vs 0.50 s eager (eager repeats the grouped KV heads every step). Using it
+  would need the forward recorded in rollout fingerprints; see the README's speed section.
 - Built once per bridge (a weak reference: it dies with the bridge), checked once against the
   bridge's own forward on a few tokens (a bridge whose forward is not the HF model's gets no
   fast model), and re-tied whenever the bridge's tensors are no longer the ones tied (a
