@@ -1,6 +1,8 @@
 """Decode roofline: fp32 weight bytes per decode step / measured copy bandwidth, next to the
-measured batch-1 greedy decode speed through the bridge (roast_tl's per-step pass, every hook
-point live) and through an unwrapped copy of the HF model."""
+measured batch-1 greedy decode speed of roast_tl's sampler (`generate_tokens`, unhooked: the
+fast path, per-step sampling and bookkeeping included), of one bare step through the bridge's
+HF module (every hook point live: the pass roast_tl made before the fast path), and of an
+unwrapped copy of the HF model."""
 
 import statistics
 from collections.abc import Callable
@@ -10,6 +12,8 @@ from typing import Any
 import torch
 from _harness import timed
 from _workload import hf_forward, prompt_ids
+
+from roast_tl.generation import generate_tokens
 
 Step = Callable[[Any, torch.Tensor, torch.Tensor], tuple[Any, torch.Tensor]]
 
@@ -46,6 +50,15 @@ def decode_step_seconds(step: Step, prompt: torch.Tensor, steps: int) -> float:
     return statistics.median(times)
 
 
+def sampler_step_seconds(model: Any, prompt: list[int], steps: int) -> float:
+    """Seconds per greedy decode step of roast_tl's sampler at batch 1: the time of
+    `steps + 1` new tokens minus that of 1 (the prefill), over `steps`."""
+    settings = {"stop_token_ids": ()}
+    one, _ = timed(lambda: generate_tokens(model, [prompt], max_new_tokens=1, **settings))
+    many, _ = timed(lambda: generate_tokens(model, [prompt], max_new_tokens=steps + 1, **settings))
+    return max(many - one, 1e-9) / steps
+
+
 def measure(model: Any, hf: Any, *, steps: int, rounds: int) -> dict[str, Any]:
     """Decode tokens/s of both, and the fraction of the weight-bandwidth bound each reaches."""
     unique = {id(p): p for p in model.original_model.parameters()}
@@ -53,12 +66,14 @@ def measure(model: Any, hf: Any, *, steps: int, rounds: int) -> dict[str, Any]:
     bandwidth = statistics.median(bandwidth_gb_s() for _ in range(3))
     bound = bandwidth * 1e9 / weight_bytes
     prompt = torch.tensor([prompt_ids(model.tokenizer, 1)[0]])
-    ours, theirs = greedy_step(model.original_model), greedy_step(hf)
-    step_times: dict[str, list[float]] = {"roast_tl": [], "hf": []}
+    hooked, theirs = greedy_step(model.original_model), greedy_step(hf)
+    step_times: dict[str, list[float]] = {"roast_tl": [], "hooked": [], "hf": []}
     for _ in range(rounds):
-        step_times["roast_tl"].append(decode_step_seconds(ours, prompt, steps))
+        step_times["roast_tl"].append(sampler_step_seconds(model, prompt[0].tolist(), steps))
+        step_times["hooked"].append(decode_step_seconds(hooked, prompt, steps))
         step_times["hf"].append(decode_step_seconds(theirs, prompt, steps))
     ours_tok_s = 1 / statistics.median(step_times["roast_tl"])
+    hooked_tok_s = 1 / statistics.median(step_times["hooked"])
     hf_tok_s = 1 / statistics.median(step_times["hf"])
     print(f"  decode: {ours_tok_s:.1f} tok/s, bound {bound:.1f}", flush=True)
     return {
@@ -66,8 +81,10 @@ def measure(model: Any, hf: Any, *, steps: int, rounds: int) -> dict[str, Any]:
         "bandwidth_gb_s": bandwidth,
         "bound_tok_s": bound,
         "decode_tok_s_roast_tl": ours_tok_s,
+        "decode_tok_s_hooked_step": hooked_tok_s,
         "decode_tok_s_hf": hf_tok_s,
         "fraction_of_bound_roast_tl": ours_tok_s / bound,
+        "fraction_of_bound_hooked_step": hooked_tok_s / bound,
         "fraction_of_bound_hf": hf_tok_s / bound,
     }
 
@@ -77,7 +94,8 @@ def table_rows(r: dict[str, Any]) -> list[list[str]]:
         [
             "batch-1 greedy decode, tok/s",
             f"{r['decode_tok_s_roast_tl']:.1f}",
-            f"HF {r['decode_tok_s_hf']:.1f}; roofline {r['bound_tok_s']:.1f} "
+            f"HF {r['decode_tok_s_hf']:.1f}; hooked step {r['decode_tok_s_hooked_step']:.1f}; "
+            f"roofline {r['bound_tok_s']:.1f} "
             f"({r['weight_bytes'] / 1e6:.0f} MB / {r['bandwidth_gb_s']:.1f} GB/s)",
             f"{r['fraction_of_bound_roast_tl']:.2f} (HF {r['fraction_of_bound_hf']:.2f}) of bound",
             "",

@@ -24,7 +24,7 @@ from roast_tl.generation import generate
 from roast_tl.hooks import steer
 from roast_tl.models import load_model
 from roast_tl.pairs import build_contrast_set
-from roast_tl.rollouts import Rollout, sample_rollouts
+from roast_tl.rollouts import Rollout, grade_rollouts, sample_rollouts
 from roast_tl.tasks import Task, TaskItem, load_task
 from roast_tl.vector import SteeringVector
 
@@ -35,6 +35,7 @@ __all__ = [
     "load_task",
     # the stages
     "sample_rollouts",
+    "grade_rollouts",
     "build_contrast_set",
     "contrast_means",
     "vector_from_means",

@@ -2,18 +2,22 @@
 
 Steering hooks attached with `model.hooks` (e.g. by `roast_tl.steer`) fire on every pass, and
 `CURRENT_WINDOW` tells them where the pass sits, so cached and uncached decoding steer alike.
+With no hook attached, a bridge samples on its weight-sharing HF model instead (`roast_tl._fast`:
+the same logits bit for bit, without the hooked module calls). Rows of one prompt share one
+prefill: each distinct prompt runs once and its KV cache is expanded to its rows.
 `complete` is the one "format, encode, decode" path that rollouts, evaluation and `generate` share.
 """
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from roast_tl._bridge import forward_step, model_device
+from roast_tl._bridge import model_device
+from roast_tl._fast import sampling_forward
 from roast_tl._tokens import (
     encode_prompt,
     format_prompt,
@@ -119,6 +123,44 @@ class Generation:
     finished: list[bool]
 
 
+def _shared_prefill(
+    forward: Any,
+    prompts: Sequence[Sequence[int]],
+    ids: Int[Tensor, "batch pos"],
+    mask: Int[Tensor, "batch total"],
+    positions: Int[Tensor, "batch pos"],
+    window: DecodeWindow,
+) -> tuple[Float[Tensor, "batch vocab"], Any]:
+    """Prefill each distinct prompt once and expand its logits and KV cache to its rows.
+
+    Rows of one prompt share its left padding, so each expanded row is what its own prefill
+    computes; steering hooks see `window` cut to the distinct rows. A cache that cannot select
+    rows (no `batch_select_indices`) is rebuilt in full.
+    """
+    first: dict[tuple[int, ...], int] = {}
+    row_of = [first.setdefault(tuple(p), len(first)) for p in prompts]
+    width = ids.shape[1]
+    if len(first) == len(prompts):
+        return forward(ids, mask[:, :width], positions, None, use_cache=True)  # type: ignore[no-any-return]
+    firsts: dict[int, int] = {}  # distinct prompt -> its first row
+    for row, distinct in enumerate(row_of):
+        firsts.setdefault(distinct, row)
+    unique = torch.tensor(list(firsts.values()), device=ids.device)
+    n_pad = None if window.n_pad is None else window.n_pad[unique.cpu()]
+    token = CURRENT_WINDOW.set(replace(window, n_pad=n_pad))
+    try:
+        logits, past = forward(
+            ids[unique], mask[unique, :width], positions[unique], None, use_cache=True
+        )
+    finally:
+        CURRENT_WINDOW.reset(token)
+    if not hasattr(past, "batch_select_indices"):
+        return forward(ids, mask[:, :width], positions, None, use_cache=True)  # type: ignore[no-any-return]
+    expand = torch.tensor(row_of, device=ids.device)
+    past.batch_select_indices(expand)
+    return logits[expand], past
+
+
 @torch.inference_mode()
 def generate_tokens(
     model: HookedModel,
@@ -179,6 +221,7 @@ def generate_tokens(
     n_pad = prompt_len - prompt_mask.sum(-1)  # left pads per row, for index positions
     finished_in_batch = 0  # rows done but not yet dropped from the batch
     past: Any = None
+    _, forward = sampling_forward(model)
     for step in range(max_new_tokens):
         width = prompt_len + step
         offset = width - 1 if use_cache and step > 0 else 0
@@ -186,9 +229,14 @@ def generate_tokens(
         window = DecodeWindow(offset=offset, prompt_len=prompt_len, n_pad=n_pad[live])
         token = CURRENT_WINDOW.set(window)
         try:
-            logits, past = forward_step(
-                model, step_ids, mask[:, :width], step_positions, past, use_cache=use_cache
-            )
+            if step == 0 and use_cache:
+                logits, past = _shared_prefill(
+                    forward, prompts, step_ids, mask, step_positions, window
+                )
+            else:
+                logits, past = forward(
+                    step_ids, mask[:, :width], step_positions, past, use_cache=use_cache
+                )
         finally:
             CURRENT_WINDOW.reset(token)
         _check_finite(logits, model, step)

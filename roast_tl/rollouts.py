@@ -9,9 +9,12 @@ Resuming (`sample_rollouts(..., rollouts_path=...)`): the JSONL file is an appen
   tokenizer's fingerprints (`roast_tl._fingerprint`: what they compute, not how their path was
   spelled), `temperature`, `top_p`, `max_new_tokens`, the run's `seed`, `chat` (whether the chat
   template was applied; rows written before it was recorded count as made with the template
-  whenever the tokenizer has one, as they were), a hash of the prompt's
-  token ids, the sampler version, and the hook points that had hooks attached (an enclosing
-  `steer`; rows sampled that way are never reused, since what the hooks did is unknown).
+  whenever the tokenizer has one, as they were), a hash of the prompt's token ids, the sampler
+  (roast_tl's `SAMPLER_VERSION`, or HF's for `engine="hf"`; the row's `source` names its
+  engine), and the hook points that had hooks attached (an enclosing `steer`; rows sampled that
+  way are never reused, since what the hooks did is unknown). Unhooked runs take the fast path
+  (`roast_tl._fast`), whose logits equal the hooked model's bit for bit, so the path is not
+  part of it.
   Its `seed` field is the rollout's own seed, `rollout_seed(seed, item id, k)`: a stable
   hash, not the item's position in the list.
 - A saved row is reused only when all of that equals what this run would produce for the same
@@ -34,10 +37,10 @@ import json
 import os
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from tqdm.auto import tqdm
 
@@ -46,7 +49,8 @@ from roast_tl._io import append_jsonl, atomic_write_text, read_jsonl
 from roast_tl._tokens import encode_prompt, format_prompt, resolve_chat, tokenizer_of
 from roast_tl._types import HookedModel, TokenIds
 from roast_tl._warnings import RoastWarning
-from roast_tl.generation import complete
+from roast_tl.engines import HF_SAMPLER, Engine, hf_generate, hf_model_for
+from roast_tl.generation import Completion, complete
 from roast_tl.hooks import hooked_points
 from roast_tl.tasks.base import Task, TaskItem, check_item_ids
 
@@ -156,6 +160,40 @@ def vocab_size_of(model: HookedModel) -> int:
     if isinstance(d_vocab, int) and d_vocab > 0:
         return d_vocab
     return len(tokenizer_of(model))
+
+
+def grade_rollouts(
+    task: Task,
+    items: Sequence[TaskItem],
+    completions: Sequence[Rollout | Mapping[str, Any]],
+) -> list[Rollout]:
+    """Grade completions made by any engine (vLLM, HF, roast_tl) into rollouts, in input order.
+
+    Each completion is a `Rollout` or a JSONL row (see README, "Rollouts JSONL schema") with at
+    least `item_id` and `completion`; its `answer` and `correct` are (re)computed with
+    `task.extract_and_grade(completion, item)`, so every engine's rows are graded the same
+    way. A row without `prompt_text` gets the item's prompt, without `source` "external".
+    """
+    item_of = {item.id: item for item in items}
+    graded = []
+    for i, completion in enumerate(completions):
+        row = asdict(completion) if isinstance(completion, Rollout) else dict(completion)
+        for key in ("item_id", "completion"):
+            if key not in row:
+                raise ValueError(f"completions[{i}] lacks {key!r}; see the rollouts JSONL schema")
+        item = item_of.get(row["item_id"])
+        if item is None:
+            raise ValueError(
+                f"completions[{i}] answers item {row['item_id']!r}, which is not in items; "
+                "pass the items the completions were sampled for"
+            )
+        if not isinstance(row["completion"], str):
+            raise TypeError(f"completions[{i}]: completion must be a string")
+        answer, correct = task.extract_and_grade(row["completion"], item)
+        row.setdefault("prompt_text", item.prompt)
+        row.setdefault("source", "external")
+        graded.append(Rollout.from_dict({**row, "answer": answer, "correct": correct}))
+    return graded
 
 
 def rollout_seed(seed: int, item_id: str, sample_index: int) -> int:
@@ -280,6 +318,7 @@ def sample_rollouts(
     rollouts_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
     chat: bool | None = None,
+    engine: Engine = "roast_tl",
 ) -> list[Rollout]:
     """Sample `n_rollouts` completions per item, grade them, and return them all (item-major).
 
@@ -292,7 +331,15 @@ def sample_rollouts(
     else is in the list. With `rollouts_path`, matching rows already in that JSONL file are
     reused and new ones are appended batch by batch (an interrupted run loses at most one
     batch); the file is never rewritten. See the module docstring for the exact policy.
+
+    `engine` picks the sampler (`roast_tl.engines`): `"roast_tl"` (above), or `"hf"`: HF
+    `generate(num_return_sequences=...)` once per item on the unhooked HF model, seeded with
+    the item's first missing rollout's seed (rows record it; `batch_size` is not used).
     """
+    if engine not in get_args(Engine):
+        raise ValueError(f"engine must be one of {get_args(Engine)}, got {engine!r}")
+    if engine == "hf":
+        hf_model_for(model)  # refuse hooks, or a model without an HF model, before any work
     if n_rollouts < 1:
         raise ValueError(f"n_rollouts must be at least 1, got {n_rollouts}")
     if batch_size < 1:
@@ -304,7 +351,7 @@ def sample_rollouts(
     tokenizer = tokenizer_of(model)
     chat = resolve_chat(tokenizer, chat)
     settings = {
-        "sampler": SAMPLER_VERSION,
+        "sampler": SAMPLER_VERSION if engine == "roast_tl" else HF_SAMPLER,
         "model": model_fingerprint(model),
         "tokenizer": tokenizer_fingerprint(tokenizer),
         "temperature": float(temperature),
@@ -337,20 +384,25 @@ def sample_rollouts(
         unit="rollout",
         disable=not progress,
     )
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        seeds = [rollout_seed(seed, item.id, k) for item, k in chunk]
-        completions = complete(
-            model,
-            [item.prompt for item, _ in chunk],
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seeds=seeds,
-            chat=chat,
-        )
+    sampling = {
+        "max_new_tokens": max_new_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "chat": chat,
+    }
+    if engine == "hf":
+        jobs = [_hf_job(model, todo, item, seed, sampling) for item in items]
+    else:
+        jobs = [
+            _roast_tl_job(model, todo[i : i + batch_size], seed, sampling)
+            for i in range(0, len(todo), batch_size)
+        ]
+    for job in jobs:
+        chunk, seeds, completions = job()
+        if not chunk:
+            continue
         new: list[Rollout] = []
-        for (item, k), job_seed, (c,) in zip(chunk, seeds, completions, strict=True):
+        for (item, k), job_seed, c in zip(chunk, seeds, completions, strict=True):
             answer, correct = task.extract_and_grade(c.text, item)
             rollout = Rollout(
                 item_id=item.id,
@@ -362,6 +414,7 @@ def sample_rollouts(
                 answer=answer,
                 correct=correct,
                 seed=job_seed,
+                source=engine,
                 fingerprint=expected[item.id],
             )
             done[(item.id, k)] = rollout
@@ -371,6 +424,50 @@ def sample_rollouts(
         bar.update(len(chunk))
     bar.close()
     return [done[(item.id, k)] for item in items for k in range(n_rollouts)]
+
+
+_Job = Callable[[], tuple[list[tuple[TaskItem, int]], list[int], list[Completion]]]
+
+
+def _roast_tl_job(
+    model: HookedModel, chunk: list[tuple[TaskItem, int]], seed: int, sampling: dict[str, Any]
+) -> _Job:
+    """One batch of roast_tl's sampler: rollout k of an item draws from its own seed."""
+
+    def run() -> tuple[list[tuple[TaskItem, int]], list[int], list[Completion]]:
+        seeds = [rollout_seed(seed, item.id, k) for item, k in chunk]
+        out = complete(model, [item.prompt for item, _ in chunk], seeds=seeds, **sampling)
+        return chunk, seeds, [c for (c,) in out]
+
+    return run
+
+
+def _hf_job(
+    model: HookedModel,
+    todo: list[tuple[TaskItem, int]],
+    item: TaskItem,
+    seed: int,
+    sampling: dict[str, Any],
+) -> _Job:
+    """One HF `generate` call for an item's missing rollouts, seeded by the first one's seed."""
+
+    def run() -> tuple[list[tuple[TaskItem, int]], list[int], list[Completion]]:
+        chunk = [(i, k) for i, k in todo if i.id == item.id]
+        if not chunk:
+            return [], [], []
+        call_seed = rollout_seed(seed, item.id, chunk[0][1])
+        tokenizer = tokenizer_of(model)
+        generation = {key: value for key, value in sampling.items() if key != "chat"}
+        text = format_prompt(tokenizer, item.prompt, chat=sampling["chat"])
+        prompt = encode_prompt(tokenizer, text)
+        rows = hf_generate(model, prompt, n=len(chunk), seed=call_seed, **generation)
+        completions = [
+            Completion(text, prompt, row, tokenizer.decode(row, skip_special_tokens=True))
+            for row in rows
+        ]
+        return chunk, [call_seed] * len(chunk), completions
+
+    return run
 
 
 def _reusable(
@@ -394,7 +491,9 @@ def _reusable(
         if r.fingerprint is not None and "chat" not in r.fingerprint:
             # Written before `chat` was recorded: the template was applied when there was one.
             r = replace(r, fingerprint={**r.fingerprint, "chat": templated})
-        if r.fingerprint != expected[r.item_id] or r.seed != rollout_seed(seed, *key):
+        # An "hf" row's seed is its generate call's (shared by the rollouts sampled with it).
+        own_seed = r.source == "hf" or r.seed == rollout_seed(seed, *key)
+        if r.fingerprint != expected[r.item_id] or not own_seed:
             stale.append(r)
             continue
         try:

@@ -30,7 +30,13 @@ POSITIVE = {
         "ratio_vs_hf_wrapped",
         "hf_wrapped_vs_hf",
     ),
-    "steering": ("steered_tok_s", "unsteered_tok_s", "ratio"),
+    "steering": (
+        "steered_tok_s",
+        "unsteered_tok_s",
+        "hooked_unsteered_tok_s",
+        "ratio",
+        "ratio_vs_hooked",
+    ),
     "activations": (
         "contrast_means_s_per_1000",
         "full_forward_s_per_1000",
@@ -43,6 +49,7 @@ POSITIVE = {
         "bound_tok_s",
         "decode_tok_s_roast_tl",
         "decode_tok_s_hf",
+        "decode_tok_s_hooked_step",
         "fraction_of_bound_roast_tl",
         "fraction_of_bound_hf",
     ),
@@ -51,7 +58,10 @@ FLAGS = {
     "generation": ("met",),
     "steering": ("met",),
     "activations": ("stops_at_last_layer", "memory_flat"),
+    "decode": ("met",),
+    "demo_estimate": ("met",),
 }
+ROLLOUT_KEYS = ("roast_tl_s", "hf_s", "roast_tl_tok_s", "hf_tok_s", "ratio_vs_hf")
 
 
 def positive_finite(value: object) -> bool:
@@ -77,7 +87,19 @@ def run_quick(tmp_path: Path, *model: str) -> tuple[str, dict]:
 
 def check_summary(stdout: str, results: dict) -> None:
     assert "| measurement | roast_tl | reference | ratio | target |" in stdout
-    assert {"meta", "generation", "steering", "activations", "roofline"} <= set(results)
+    sections = {"meta", "rollouts", "generation", "steering", "activations", "roofline", "decode"}
+    assert sections | {"demo_estimate"} <= set(results)
+    for workload in ("sentiment", "gsm8k"):  # the bars the issue reads, by name
+        entries = results["rollouts"][workload]
+        assert [e["rows"] for e in entries] == [8, 16]
+        assert all(positive_finite(e[key]) for e in entries for key in ROLLOUT_KEYS)
+        assert stdout.count(f"| {workload} rollouts, ") == len(entries)
+    rss = results["rollouts"]["peak_rss"]
+    assert all(positive_finite(rss[side]["peak_rss_mb"]) for side in ("roast_tl", "hf"))
+    assert positive_finite(results["decode"]["fraction_of_roofline"])
+    demo = results["demo_estimate"]
+    assert positive_finite(demo["speedup_vs_before"]) and positive_finite(demo["now_median_s"])
+    assert "| demo estimate step " in stdout
     assert results["meta"]["quick"] is True
     assert results["meta"]["targets"]  # the TARGETS the flags were judged against
     for section, keys in POSITIVE.items():

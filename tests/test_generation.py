@@ -259,18 +259,23 @@ def test_non_finite_logits_raise_instead_of_emitting_padding(tiny_model, monkeyp
         ):
             roast_tl.generate(tiny_model, ["the movie"], max_new_tokens=3)
     assert CURRENT_WINDOW.get() is None
-    real_step = generation.forward_step
+    real_forward = generation.sampling_forward
     calls = [0]
 
-    def nan_on_third_step(*args, **kwargs):
-        logits, past = real_step(*args, **kwargs)
-        calls[0] += 1
-        if calls[0] == 3:
-            logits = logits.clone()
-            logits[1, 4] = float("nan")
-        return logits, past
+    def nan_on_third_step(model):
+        name, real_step = real_forward(model)
 
-    monkeypatch.setattr(generation, "forward_step", nan_on_third_step)
+        def step(*args, **kwargs):
+            logits, past = real_step(*args, **kwargs)
+            calls[0] += 1
+            if calls[0] == 3:
+                logits = logits.clone()
+                logits[1, 4] = float("nan")
+            return logits, past
+
+        return name, step
+
+    monkeypatch.setattr(generation, "sampling_forward", nan_on_third_step)
     with pytest.raises(ValueError, match=r"step 2 in 1 of 2 rows; no hook is attached"):
         generate_tokens(tiny_model, _encoded(tiny_model)[:2], max_new_tokens=5, stop_token_ids=())
 
@@ -283,3 +288,15 @@ def test_sample_next_takes_uniforms_from_another_device():
     expected = sample_next(logits, temperature=0.8, top_p=0.9, uniforms=uniforms)
     on_gpu = sample_next(logits.cuda(), temperature=0.8, top_p=0.9, uniforms=uniforms)
     assert torch.equal(on_gpu.cpu(), expected)
+
+
+@pytest.mark.parametrize("positions", ["last", "prefill", "all"])
+def test_steered_rows_of_a_shared_prefill_equal_their_own_prefills(tiny_model, positions):
+    """Repeated prompts are prefilled once, steered too: each row is what its own prefill gives."""
+    a, b = _encoded(tiny_model)[:2]
+    rows = [a, b, a, a]
+    vector = random_vector(tiny_model, scale=8.0)
+    with roast_tl.steer(tiny_model, vector, 1.0, positions=positions):
+        shared = _sample(tiny_model, rows, [0, 1, 2, 3])
+        alone = _sample(tiny_model, rows, [0, 1, 2, 3], use_cache=False)
+    assert shared.tokens == alone.tokens

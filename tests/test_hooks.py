@@ -424,6 +424,24 @@ def test_index_positions_mean_the_same_cached_uncached_batched_and_alone(tiny_mo
     assert run(prompts, True, [0, -1]) != unsteered
 
 
+def test_index_positions_with_a_shared_prefill_equal_each_row_alone(tiny_model):
+    """Repeated prompts are prefilled once (generation's shared prefill); index positions must
+    still count each row's own left pads in that narrower pass."""
+    from roast_tl.generation import generate_tokens
+
+    vector = random_vector(tiny_model, scale=6.0)
+    short, long = encode(tiny_model, PROMPTS[4]), encode(tiny_model, PROMPTS[0])
+    assert len(short) != len(long)
+    batch = [short, long, short, long, long]  # 2 distinct prompts, 5 rows, left-padded
+
+    def run(prompts, positions):
+        with roast_tl.steer(tiny_model, vector, 3.0, positions=positions):
+            return generate_tokens(tiny_model, prompts, max_new_tokens=4, stop_token_ids=()).tokens
+
+    for positions in ([0, -1], 1, "prefill"):
+        assert run(batch, positions) == [run([p], positions)[0] for p in batch]
+
+
 def test_index_positions_in_generation_count_real_prompt_tokens(tiny_model):
     seen = []
 
