@@ -94,9 +94,7 @@ def read_forward(
     """
     stop = None if last_layer is None or last_layer >= model.cfg.n_layers - 1 else last_layer + 1
     if _hooked.is_hooked_transformer(model):
-        _hooked.read_forward(
-            model, input_ids, attention_mask, position_ids, fwd_hooks, stop=stop
-        )
+        _hooked.read_forward(model, input_ids, attention_mask, position_ids, fwd_hooks, stop=stop)
         return
     with torch.no_grad(), model.hooks(fwd_hooks=list(fwd_hooks)):
         _forward(model)(

@@ -50,7 +50,7 @@ class HookedKVCache:
         self.cache = TransformerLensKeyValueCache.init_cache(model.cfg, device, batch)
 
     def batch_select_indices(self, indices: Int[Tensor, " keep"]) -> None:
-        """Keep only rows `indices` (in that order) of every layer's keys and values and the mask."""
+        """Keep rows `indices` (in that order) of every layer's keys and values and of the mask."""
         for entry in self.cache.entries:
             rows = indices.to(entry.past_keys.device)
             entry.past_keys = entry.past_keys[rows]
@@ -141,7 +141,9 @@ def read_forward(
     n_layers = int(model.cfg.n_layers)
     with torch.no_grad(), model.hooks(fwd_hooks=list(fwd_hooks)):
         residual = model(
-            input_ids, attention_mask=attention_mask, stop_at_layer=n_layers if stop is None else stop
+            input_ids,
+            attention_mask=attention_mask,
+            stop_at_layer=n_layers if stop is None else stop,
         )
         if stop is None:
             _last_logits(model, residual)

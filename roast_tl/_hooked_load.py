@@ -45,7 +45,9 @@ def _kv_heads(hf_config: Any) -> int | None:
 
 def _llama_config(hf_config: Any) -> dict[str, Any]:
     """HookedTransformerConfig fields of a Llama-family HF config (RMS norm, rotary, gated SiLU)."""
-    scaling = getattr(hf_config, "rope_parameters", None) or getattr(hf_config, "rope_scaling", None)
+    scaling = getattr(hf_config, "rope_parameters", None) or getattr(
+        hf_config, "rope_scaling", None
+    )
     rope_type = scaling.get("rope_type", "default") if isinstance(scaling, dict) else "default"
     if rope_type not in ("default", "llama3"):
         raise ValueError(
@@ -136,7 +138,7 @@ def hooked_config(hf_model: Any, model_name: str, dtype: torch.dtype) -> Any:
     if architecture not in HOOKED_ARCHITECTURES:
         raise ValueError(
             f"roast_tl's hooked backend does not load {architecture} models (it loads "
-            f"{', '.join(HOOKED_ARCHITECTURES)}); load it with backend=\"bridge\" "
+            f'{", ".join(HOOKED_ARCHITECTURES)}); load it with backend="bridge" '
             "(transformer-lens 4.3)"
         )
     if architecture in _LLAMA_FAMILY:

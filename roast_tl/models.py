@@ -199,7 +199,7 @@ _BRIDGE_TRANSFORMERS_LIMIT = (5, 24)
 
 
 def check_backend(backend: str) -> Backend:
-    """Return `backend` if the installed packages can run it; a ValueError saying what to install."""
+    """Return `backend` if the installed packages run it, else a ValueError naming the fix."""
     from importlib.metadata import version
 
     if backend not in get_args(Backend):
@@ -216,7 +216,10 @@ def check_backend(backend: str) -> Backend:
             'HookedTransformer); use backend="bridge", or pip install "roast_tl[sae]" elsewhere'
         )
     installed = version("transformers")
-    if backend == "bridge" and tuple(int(p) for p in installed.split(".")[:2]) >= _BRIDGE_TRANSFORMERS_LIMIT:
+    if (
+        backend == "bridge"
+        and tuple(int(p) for p in installed.split(".")[:2]) >= _BRIDGE_TRANSFORMERS_LIMIT
+    ):
         raise ValueError(
             f"transformers {installed} breaks the TransformerBridge's KV-cached decoding; "
             'install transformers<5.24 (pip install "roast_tl[bridge]")'

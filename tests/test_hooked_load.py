@@ -17,7 +17,9 @@ CONFIGS = {
         hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, **_SMALL,
     ),
-    "gpt2": lambda: transformers.GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=64, **_SMALL),
+    "gpt2": lambda: transformers.GPT2Config(
+        n_embd=32, n_layer=2, n_head=4, n_positions=64, **_SMALL
+    ),
     "gpt-neox": lambda: transformers.GPTNeoXConfig(
         hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         max_position_embeddings=64, rotary_pct=0.5, **_SMALL,
