@@ -36,7 +36,7 @@ def cli_env(tiny_model, monkeypatch):
         return task
 
     for module in (roast_tl.models, roast_tl.harness.demo):
-        monkeypatch.setattr(module, "load_model", lambda name=None: tiny_model)
+        monkeypatch.setattr(module, "load_model", lambda name=None, backend=None: tiny_model)
     for module in (roast_tl.tasks, roast_tl.harness.demo):
         monkeypatch.setattr(module, "load_task", fake_load_task)
     return tiny_model, task, loaded
@@ -204,7 +204,7 @@ def no_model(monkeypatch):
     """`load_model` fails loudly: a test using this shows its error comes before the model loads.
     Tasks are the real ones (loading them takes milliseconds)."""
 
-    def refuse(name=None):
+    def refuse(name=None, backend=None):
         raise AssertionError("the model was loaded before the arguments were checked")
 
     for module in (roast_tl.models, roast_tl.harness.demo):
@@ -533,6 +533,23 @@ def test_a_good_command_does_reach_the_model(no_model):
     """The control for the tests above: with valid flags `load_model` is called (and refuses)."""
     with pytest.raises(AssertionError, match="the model was loaded"):
         main(["eval", "--quiet"])
+
+
+@pytest.mark.parametrize("command", ["demo", "eval", "sweep"])
+def test_backend_reaches_load_model(monkeypatch, tmp_path, command):
+    seen = []
+
+    def record(name=None, backend=None):
+        seen.append(backend)
+        raise AssertionError("the model was loaded")
+
+    for module in (roast_tl.models, roast_tl.harness.demo, EVALUATE_MODULE):
+        monkeypatch.setattr(module, "load_model", record, raising=False)
+    out = ["--out", str(tmp_path / "out")] if command != "eval" else []
+    with pytest.raises(AssertionError, match="the model was loaded"):
+        main([command, "--backend", "hooked", "--quiet", *out])
+    assert seen == ["hooked"]
+    assert build_parser().parse_args([command]).backend is None
 
 
 # --- U1: --allow-other-model -------------------------------------------------------------------
