@@ -17,6 +17,7 @@ backends. The differences from the bridge that this module absorbs:
 """
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import torch
@@ -26,6 +27,7 @@ from torch import Tensor
 from roast_tl._types import HookedModel, HookFn
 
 
+@cache  # checked on every decoding step; a failed import on TL 4.x is not free
 def hooked_transformer_class() -> type | None:
     """TransformerLens' `HookedTransformer` class, or None where TL (4.x) has none."""
     try:
