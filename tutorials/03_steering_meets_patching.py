@@ -241,12 +241,14 @@ for k, f in METRICS.items():
 # Direct logit attribution (DLA) of the vector: push v through the final RMSNorm's gain and the
 # unembedding, `(v ⊙ γ) @ W_U`, a `(d_vocab,)` vector of logit changes per unit of α (before the
 # norm's division by the residual's RMS, which rescales all tokens alike and so leaves the ranking
-# unchanged). On a TL 4.x bridge `model.W_U` is `(d_model, d_vocab)` and the final norm is
-# `model.ln_final` (an RMSNorm here, with `.weight`).
+# unchanged). `model.W_U` is `(d_model, d_vocab)` on both backends; the final norm
+# `model.ln_final` (an RMSNorm here) keeps its scale in `.weight` on a TL 4.x bridge and in `.w` on
+# a TL 3.x HookedTransformer.
 
 # %%
 W_U = model.W_U.detach()  # (d_model, d_vocab) = (576, 49152)
-gamma = model.ln_final.weight.detach()  # (d_model,)
+norm = model.ln_final
+gamma = (norm.weight if hasattr(norm, "weight") else norm.w).detach()  # (d_model,)
 dla = (v * gamma) @ W_U  # (d_vocab,)
 top = dla.topk(15)
 bottom = (-dla).topk(15)
