@@ -1,5 +1,8 @@
 """The one place that runs a hooked model's forward pass for roast_tl (decoding and capture).
 
+A TransformerBridge (TL 4.x) runs here; a HookedTransformer (TL 3.x) is handed to
+`roast_tl._hooked`, its own driver, by `forward_step` and `read_forward`.
+
 Implementation note: earlier versions called the bridge's wrapped HF model
 (`model.original_model`) directly, on the belief that TransformerLens' own forward was slower.
 Measured on SmolLM2-135M-Instruct (TL 4.3.0, transformers 5.23, 1 CPU thread, interleaved
@@ -26,6 +29,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from roast_tl import _hooked
 from roast_tl._types import HookedModel, HookFn
 
 
@@ -54,7 +58,12 @@ def forward_step(
     """Run one decoding pass; return (last-position logits, KV cache or None).
 
     Every hook attached to `model` fires; only the last position's logits are computed.
+    A HookedTransformer (TL 3.x) is driven by `roast_tl._hooked` instead.
     """
+    if _hooked.is_hooked_transformer(model):
+        return _hooked.forward_step(
+            model, input_ids, attention_mask, position_ids, past_key_values, use_cache=use_cache
+        )
     run = _forward(model)
     kwargs: dict[str, Any] = {
         "attention_mask": attention_mask,
@@ -84,6 +93,9 @@ def read_forward(
     `last_layer=None` runs the whole model (for hooks outside the blocks).
     """
     stop = None if last_layer is None or last_layer >= model.cfg.n_layers - 1 else last_layer + 1
+    if _hooked.is_hooked_transformer(model):
+        _hooked.read_forward(model, input_ids, attention_mask, position_ids, fwd_hooks, stop=stop)
+        return
     with torch.no_grad(), model.hooks(fwd_hooks=list(fwd_hooks)):
         _forward(model)(
             input_ids,

@@ -29,6 +29,9 @@ each hook (measured on `scale_tokens`), so alpha 0.5 adds half a typical activat
 ReadAt = Literal["last", "response_mean"]
 """Where activations are read: the final token, or the mean over response tokens."""
 
+Backend = Literal["bridge", "hooked"]
+"""The model classes roast_tl drives: a TL 4.x TransformerBridge or a TL 3.x HookedTransformer."""
+
 SteeringMode = Literal["add", "multiply"]
 """How a vector is applied: h + alpha·v, or h + alpha·(v ⊙ h) (SADI)."""
 
@@ -43,7 +46,7 @@ HookFn = Callable[[Tensor, HookPoint], Tensor | None]
 class HookedModel(Protocol):
     """What roast_tl needs of a model: TransformerLens' hooked-model surface plus a tokenizer.
 
-    A TL 4.x `TransformerBridge` satisfies it.
+    A TL 4.x `TransformerBridge` and a TL 3.x `HookedTransformer` satisfy it.
     """
 
     cfg: Any

@@ -1,4 +1,7 @@
-"""Load a TransformerBridge offline: the embedded SmolLM2-135M-Instruct, a local HF folder, a GGUF.
+"""Load a hooked model offline: the embedded SmolLM2-135M-Instruct, a local HF folder, a GGUF.
+
+Two backends: a TransformerBridge (transformer-lens 4.x) or a HookedTransformer (3.x, next to
+SAELens); `load_model` picks the one the installed TransformerLens provides unless told.
 
 No model hub is contacted: every Hugging Face load passes `local_files_only=True` (the process
 environment is left alone, so your own Hub downloads keep working). The default model's GGUF ships
@@ -13,12 +16,12 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import torch
 
 from roast_tl._io import _umask
-from roast_tl._types import HookedModel
+from roast_tl._types import Backend, HookedModel
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 DEFAULT_MODEL_HF_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -179,30 +182,87 @@ def load_hf(
     )
 
 
+def tl_major() -> int:
+    """The installed transformer-lens major version (3 or 4)."""
+    from importlib.metadata import version
+
+    return int(version("transformer-lens").split(".")[0])
+
+
+def default_backend() -> Backend:
+    """The backend the installed TransformerLens provides: "bridge" (4.x) or "hooked" (3.x)."""
+    return "bridge" if tl_major() >= 4 else "hooked"
+
+
+_BRIDGE_TRANSFORMERS_LIMIT = (5, 24)
+"""transformers 5.24 breaks the bridge's KV-cached decoding of Llama-family models."""
+
+
+def check_backend(backend: str) -> Backend:
+    """Return `backend` if the installed packages run it, else a ValueError naming the fix."""
+    from importlib.metadata import version
+
+    if backend not in get_args(Backend):
+        raise ValueError(f'backend must be "bridge" or "hooked", got {backend!r}')
+    major = tl_major()
+    if backend == "bridge" and major < 4:
+        raise ValueError(
+            f'backend="bridge" needs transformer-lens 4.3 (installed: {major}.x); use '
+            'backend="hooked" here, or pip install "roast_tl[bridge]" in another environment'
+        )
+    if backend == "hooked" and major >= 4:
+        raise ValueError(
+            f'backend="hooked" needs transformer-lens 3.x (installed: {major}.x, which has no '
+            'HookedTransformer); use backend="bridge", or pip install "roast_tl[sae]" elsewhere'
+        )
+    installed = version("transformers")
+    if (
+        backend == "bridge"
+        and tuple(int(p) for p in installed.split(".")[:2]) >= _BRIDGE_TRANSFORMERS_LIMIT
+    ):
+        raise ValueError(
+            f"transformers {installed} breaks the TransformerBridge's KV-cached decoding; "
+            'install transformers<5.24 (pip install "roast_tl[bridge]")'
+        )
+    return cast(Backend, backend)
+
+
 def load_model(
     name: str | os.PathLike[str] | None = None,
     *,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
     use_cache: bool = True,
+    backend: Backend | None = None,
 ) -> HookedModel:
-    """Return a TransformerBridge for `name`, loaded with no network access.
+    """Return a hooked model for `name`, loaded with no network access.
 
     `name` is None (or "SmolLM2-135M-Instruct") for the embedded default model, a local HF model
-    folder, or a `.gguf` file. Chat prompts must not get an extra BOS, so
-    `cfg.default_prepend_bos` is set to False. `cfg.model_name` (what a vector records) does
-    not depend on how the path is spelled: see `model_identity`.
+    folder, or a `.gguf` file. `backend` is "bridge" (a TransformerBridge, transformer-lens 4.3)
+    or "hooked" (a HookedTransformer, transformer-lens 3.x, for Llama-family, Gemma 2, GPT-2,
+    GPT-NeoX and Qwen2 models); None takes the one the installed TransformerLens provides.
+    Chat prompts must not get an extra BOS, so `cfg.default_prepend_bos` is set to False.
+    `cfg.model_name` (what a vector records) does not depend on how the path is spelled or on
+    the backend: see `model_identity`.
     """
+    chosen = check_backend(default_backend() if backend is None else backend)
+    hf_model, tokenizer = load_hf(name, dtype=dtype, use_cache=use_cache)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    if chosen == "hooked":
+        from roast_tl._hooked_load import hooked_from_hf
+
+        hooked = hooked_from_hf(hf_model, tokenizer, model_identity(name))
+        if str(device) != "cpu":
+            hooked = hooked.to(device)
+        return cast(HookedModel, hooked)
     from transformer_lens.model_bridge import TransformerBridge
 
-    hf_model, tokenizer = load_hf(name, dtype=dtype, use_cache=use_cache)
     if _is_default(name):
         arch_name = DEFAULT_MODEL_HF_NAME
     else:
         arch_name = str(getattr(hf_model.config, "_name_or_path", "") or name)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
     model = TransformerBridge.boot_transformers(arch_name, hf_model=hf_model, tokenizer=tokenizer)
     model.cfg.model_name = model_identity(name)
     model.cfg.default_prepend_bos = False

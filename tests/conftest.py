@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny random Llama bridge, one-thread torch, a no-leftover-hooks check."""
+"""Shared fixtures: the tiny random Llama model, one-thread torch, a no-leftover-hooks check."""
 
 import os
 
@@ -14,7 +14,7 @@ from tests.tiny_model import make_tiny_model
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    """A 3-layer, d_model 32 random Llama TransformerBridge with a word-level tokenizer."""
+    """A 3-layer, d_model 32 random Llama model (the installed TL's backend), word-level tokens."""
     return make_tiny_model()
 
 

@@ -12,7 +12,7 @@ from roast_tl.activations import (
 )
 from roast_tl.pairs import ContrastGroup, ContrastSet
 from roast_tl.sites import hook_name
-from tests.tiny_model import EMBED_HOOK, HOOK, PROMPTS, encode, unchecked
+from tests.tiny_model import EMBED_HOOK, HOOK, PROMPTS, encode, token_embeddings, unchecked
 
 # (prompt ids, response ids) of different lengths, so batches are left-padded.
 SEQUENCES = [([1, 5, 6], [7, 8, 9]), ([1, 5, 6, 10, 11], [12]), ([1, 13], [14, 15])]
@@ -29,7 +29,7 @@ def test_read_rows_last_and_response_mean_hand_computed():
 def test_response_mean_of_the_embeddings(tiny_model):
     seqs = [([5, 6], [7, 8, 9]), ([5, 6, 10, 11], [12])]
     out = capture_activations(tiny_model, seqs, [EMBED_HOOK], read_at="response_mean")[EMBED_HOOK]
-    embed = tiny_model.original_model.get_input_embeddings().weight
+    embed = token_embeddings(tiny_model)
     torch.testing.assert_close(out[0], embed[[7, 8, 9]].mean(0))
     torch.testing.assert_close(out[1], embed[12])
 

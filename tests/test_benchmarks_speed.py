@@ -16,7 +16,9 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from tests.tiny_model import make_tiny_tokenizer
+from tests.tiny_model import make_tiny_tokenizer, requires_bridge
+
+pytestmark = requires_bridge  # the benchmarks compare a bridge with its wrapped HF model
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "speed.py"

@@ -31,6 +31,7 @@ from tests.tiny_model import (
     make_tiny_model_in,
     random_vector,
     tiny_task,
+    token_embeddings,
 )
 
 ESTIMATE = {
@@ -62,7 +63,7 @@ def planted():
     d = model.cfg.d_model
     u = torch.nn.functional.normalize(torch.randn(d, generator=gen), dim=0)
     z = torch.nn.functional.normalize(torch.randn(d, generator=gen), dim=0)
-    embed = model.original_model.get_input_embeddings().weight
+    embed = token_embeddings(model)
     magnitudes = [0.5, 1.0, 2.0, 4.0, 0.5, 1.0, 2.0, 4.0]
     ids = tokenizer.convert_tokens_to_ids(["review", ":", "the", "movie"])
     rollouts, items = [], []

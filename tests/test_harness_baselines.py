@@ -26,7 +26,7 @@ from roast_tl.rollouts import Rollout
 from roast_tl.scaling import top_k_mask
 from roast_tl.tasks.base import Task, TaskItem
 from roast_tl.vector import SteeringVector
-from tests.tiny_model import EMBED_HOOK, HOOK, make_tiny_model, tiny_task
+from tests.tiny_model import EMBED_HOOK, HOOK, make_tiny_model, tiny_task, token_embeddings
 
 
 def _cos(a, b):
@@ -65,7 +65,7 @@ def planted():
     u = torch.nn.functional.normalize(torch.randn(d, generator=gen), dim=0)
     z = torch.randn(d, generator=gen)
     z = torch.nn.functional.normalize(z - (z @ u) * u, dim=0)  # orthogonal to u
-    embed = model.original_model.get_input_embeddings().weight
+    embed = token_embeddings(model)
     items, rollouts = [], []
     with torch.no_grad():
         base = torch.randn(d, generator=gen)

@@ -37,7 +37,7 @@ def cli_env(tiny_model, monkeypatch):
         return task
 
     for module in (roast_tl.models, roast_tl.harness.demo):
-        monkeypatch.setattr(module, "load_model", lambda name=None: tiny_model)
+        monkeypatch.setattr(module, "load_model", lambda name=None, backend=None: tiny_model)
     for module in (roast_tl.tasks, roast_tl.harness.demo):
         monkeypatch.setattr(module, "load_task", fake_load_task)
     return tiny_model, task, loaded
@@ -205,7 +205,7 @@ def no_model(monkeypatch):
     """`load_model` fails loudly: a test using this shows its error comes before the model loads.
     Tasks are the real ones (loading them takes milliseconds)."""
 
-    def refuse(name=None):
+    def refuse(name=None, backend=None):
         raise AssertionError("the model was loaded before the arguments were checked")
 
     for module in (roast_tl.models, roast_tl.harness.demo):
@@ -537,6 +537,25 @@ def test_a_good_command_does_reach_the_model(no_model):
         main(["eval", "--quiet"])
 
 
+@pytest.mark.parametrize("command", ["demo", "eval", "sweep", "estimate"])
+def test_backend_reaches_load_model(monkeypatch, tmp_path, command):
+    seen = []
+
+    def record(name=None, backend=None):
+        seen.append(backend)
+        raise AssertionError("the model was loaded")
+
+    for module in (roast_tl.models, roast_tl.harness.demo, EVALUATE_MODULE):
+        monkeypatch.setattr(module, "load_model", record, raising=False)
+    out = {"eval": [], "estimate": ["--save-vector", str(tmp_path / "v.safetensors")]}.get(
+        command, ["--out", str(tmp_path / "out")]
+    )
+    with pytest.raises(AssertionError, match="the model was loaded"):
+        main([command, "--backend", "hooked", "--quiet", *out])
+    assert seen == ["hooked"]
+    assert build_parser().parse_args([command]).backend is None
+
+
 # --- U1: --allow-other-model -------------------------------------------------------------------
 
 
@@ -578,7 +597,7 @@ def _yes_no_rows(path, n=10):
 def tiny_model_only(tiny_model, monkeypatch):
     """`load_model` gives the tiny model; tasks are loaded for real (from the test's files)."""
     for module in (roast_tl.models, roast_tl.harness.demo):
-        monkeypatch.setattr(module, "load_model", lambda name=None: tiny_model)
+        monkeypatch.setattr(module, "load_model", lambda name=None, backend=None: tiny_model)
     return tiny_model
 
 

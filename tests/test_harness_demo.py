@@ -20,7 +20,7 @@ from tests.tiny_model import make_tiny_model, tiny_task
 def demo_env(tiny_model, monkeypatch):
     """Point the demo's model and task loaders at the tiny model and the toy task."""
     task = tiny_task(n_train=4, n_dev=2, n_test=3)
-    monkeypatch.setattr(demo, "load_model", lambda name=None: tiny_model)
+    monkeypatch.setattr(demo, "load_model", lambda name=None, backend=None: tiny_model)
     monkeypatch.setattr(demo, "load_task", lambda name, **kwargs: task)
     return tiny_model, task
 
@@ -116,7 +116,7 @@ def test_a_rerun_resumes_and_results_record_the_fingerprints(demo_env, tmp_path,
     monkeypatch.setattr(rollouts_module, "complete", counting_complete)
     # The same settings, another batch size and the same model booted from another path.
     again_model = make_tiny_model()
-    monkeypatch.setattr(demo, "load_model", lambda name=None: again_model)
+    monkeypatch.setattr(demo, "load_model", lambda name=None, backend=None: again_model)
     second = run_demo(_small(tmp_path, batch_size=3))
     assert sampled == []  # every rollout reused
     assert second["test"] == first["test"] and second["settings"] == first["settings"]
@@ -140,7 +140,7 @@ def test_a_folder_made_with_other_settings_is_refused_before_any_work(
     before = _folder(tmp_path)
     if "model" in change:
         other = make_tiny_model(seed=5)
-        monkeypatch.setattr(demo, "load_model", lambda name=None: other)
+        monkeypatch.setattr(demo, "load_model", lambda name=None, backend=None: other)
         change = {}
     elif "task" in change:
         regold = {s: [replace(i, gold="odd") for i in items] for s, items in task.splits.items()}

@@ -118,3 +118,38 @@ def test_steered_generation_means_the_same_in_roast_tl_and_tl_cached_generate(mo
         with pytest.warns(UncachedGenerateWarning):
             model.generate(tokens, use_past_kv_cache=False, **kwargs)
     assert tl_cached.tolist() == ours
+
+
+def test_the_same_rollouts_give_the_same_vector_on_both_backends(model):
+    """The bridge (TL 4.x) and the HookedTransformer (TL 3.x) live in different environments, so
+    they meet through files in $ROAST_TL_BACKEND_EXCHANGE: the first backend to run samples and
+    saves the rollouts; each estimates a vector from those rollouts and saves it; the second
+    compares its vector with the first's (.ci/run runs both). Without the variable it skips."""
+    import os
+    from pathlib import Path
+
+    from roast_tl.rollouts import load_rollouts, save_rollouts
+    from tests.tiny_model import BACKEND
+
+    folder = os.environ.get("ROAST_TL_BACKEND_EXCHANGE")
+    if not folder:
+        pytest.skip("set ROAST_TL_BACKEND_EXCHANGE and run -m slow in both environments")
+    exchange = Path(folder)
+    exchange.mkdir(parents=True, exist_ok=True)
+    task = roast_tl.load_task("sentiment")
+    items = task.items("train")[:8]
+    rollouts_file = exchange / "rollouts.jsonl"
+    if not rollouts_file.is_file():
+        rollouts = roast_tl.sample_rollouts(model, task, items, n_rollouts=4, progress=False)
+        save_rollouts(rollouts, rollouts_file)
+    rollouts = load_rollouts(rollouts_file)
+    vector = roast_tl.estimate_from_rollouts(
+        model, task, rollouts, items=items, layers=[LAYER], progress=False
+    )
+    vector.save(exchange / f"vector-{BACKEND}.safetensors")
+    other = exchange / f"vector-{'hooked' if BACKEND == 'bridge' else 'bridge'}.safetensors"
+    if not other.is_file():
+        pytest.skip(f"no {other.name} yet: run -m slow in the other backend's environment")
+    theirs = roast_tl.SteeringVector.load(other, model)  # one model_name on both backends
+    name = f"blocks.{LAYER}.hook_resid_post"
+    torch.testing.assert_close(vector[name], theirs[name], rtol=1e-3, atol=1e-4)

@@ -13,6 +13,7 @@ from roast_tl.sites import (
     site_of,
     site_width,
 )
+from tests.tiny_model import requires_bridge
 
 
 @pytest.mark.parametrize("site", list(SITE_TEMPLATES))
@@ -96,12 +97,14 @@ def test_model_name_and_site_widths(tiny_model):
 ALIAS = "blocks.1.hook_out"
 
 
+@requires_bridge  # a HookedTransformer has one name per HookPoint
 def test_the_tiny_bridge_aliases_resid_post_and_block_out(tiny_model):
     hook_dict = tiny_model.hook_dict
     assert hook_dict["blocks.1.hook_resid_post"] is hook_dict[ALIAS]
     assert hook_dict["blocks.1.hook_resid_post"] is not hook_dict["blocks.2.hook_resid_post"]
 
 
+@requires_bridge
 @pytest.mark.parametrize(
     "names,message",
     [
@@ -137,6 +140,7 @@ def test_two_names_of_one_hook_point_are_refused(tiny_model, names, message):
         resolve_hook_names(tiny_model, hook_names=names)
 
 
+@requires_bridge
 def test_distinct_hook_points_pass_and_exact_repeats_are_named(tiny_model):
     names = [ALIAS, "blocks.1.hook_resid_pre", "blocks.1.mlp.hook_post", "blocks.2.hook_out"]
     assert resolve_hook_names(tiny_model, hook_names=names) == names

@@ -1,11 +1,14 @@
-"""Shared test builders: a tiny random Llama bridge (no downloads), its tokenizer, one toy task.
+"""Shared test builders: a tiny random Llama model (no downloads), its tokenizer, one toy task.
 
-Every test file that needs a model, a tokenizer or a task builds it from here; no test module
-imports another.
+The model is a TransformerBridge on transformer-lens 4.x and a HookedTransformer (the same
+random Llama weights, converted) on 3.x: `BACKEND` says which. Every test file that needs a
+model, a tokenizer or a task builds it from here; no test module imports another.
 """
 
 import tempfile
+from importlib.metadata import version
 
+import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -20,6 +23,19 @@ WORDS = (
     "negative neutral yes no maybe what plus minus equals reply with number only one word "
     ": . ? , 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 #### food service loved hated"
 ).split()
+
+BACKEND = "bridge" if int(version("transformer-lens").split(".")[0]) >= 4 else "hooked"
+"""The backend the installed transformer-lens gives `make_tiny_model`: "bridge" or "hooked"."""
+
+requires_bridge = pytest.mark.skipif(
+    BACKEND != "bridge", reason="needs a TransformerBridge (transformer-lens 4.x)"
+)
+"""Mark a test that only a TransformerBridge can run (`@requires_bridge`)."""
+
+requires_hooked = pytest.mark.skipif(
+    BACKEND != "hooked", reason="needs a HookedTransformer (transformer-lens 3.x)"
+)
+"""Mark a test that only a HookedTransformer can run (`@requires_hooked`)."""
 
 HOOK = "blocks.1.hook_resid_post"
 """The hook most tests steer or read (the tiny model has blocks 0, 1 and 2)."""
@@ -86,17 +102,27 @@ def make_tiny_hf_model(seed: int = 0, n_layers: int = 3, d_model: int = 32):
     return LlamaForCausalLM(config).eval(), tokenizer
 
 
-def make_tiny_model(seed: int = 0, n_layers: int = 3, d_model: int = 32):
-    """A random Llama TransformerBridge (3 layers, d_model 32, d_mlp 64) with the tiny tokenizer."""
+def _wrap(hf_model, tokenizer):
+    """`hf_model` as the installed TL's backend: a bridge (TL 4.x) or a HookedTransformer (3.x)."""
+    if BACKEND == "hooked":
+        from roast_tl._hooked_load import hooked_from_hf
+
+        return hooked_from_hf(hf_model, tokenizer, tokenizer.name_or_path)
     from transformer_lens.model_bridge import TransformerBridge
 
-    hf_model, tokenizer = make_tiny_hf_model(seed, n_layers, d_model)
     model = TransformerBridge.boot_transformers(
         tokenizer.name_or_path, hf_model=hf_model, tokenizer=tokenizer
     )
     model.cfg.default_prepend_bos = False
     model.eval()
     return model
+
+
+def make_tiny_model(seed: int = 0, n_layers: int = 3, d_model: int = 32):
+    """A random Llama model (3 layers, d_model 32, d_mlp 64) with the tiny tokenizer: a
+    TransformerBridge on TL 4.x, a HookedTransformer with the same weights on TL 3.x."""
+    hf_model, tokenizer = make_tiny_hf_model(seed, n_layers, d_model)
+    return _wrap(hf_model, tokenizer)
 
 
 def _prompt(i: int) -> str:
@@ -167,16 +193,9 @@ def construct_unchecked(cls, *args, **kwargs):
 
 def make_tiny_model_in(dtype: torch.dtype, seed: int = 0):
     """`make_tiny_model(seed)` with its weights cast to `dtype` (e.g. torch.bfloat16) before the
-    bridge is built, as `load_model(dtype=...)` loads a model."""
-    from transformer_lens.model_bridge import TransformerBridge
-
+    model is built, as `load_model(dtype=...)` loads a model."""
     hf_model, tokenizer = make_tiny_hf_model(seed)
-    model = TransformerBridge.boot_transformers(
-        tokenizer.name_or_path, hf_model=hf_model.to(dtype), tokenizer=tokenizer
-    )
-    model.cfg.default_prepend_bos = False
-    model.eval()
-    return model
+    return _wrap(hf_model.to(dtype), tokenizer)
 
 
 def finishes_within(seconds: float, function, *args) -> bool:
@@ -199,3 +218,10 @@ def finishes_within(seconds: float, function, *args) -> bool:
         child.join()
         return False
     return True
+
+
+def token_embeddings(model):
+    """The model's token embedding matrix [d_vocab, d_model] (a Parameter, editable in place)."""
+    if BACKEND == "hooked":
+        return model.W_E
+    return model.original_model.get_input_embeddings().weight

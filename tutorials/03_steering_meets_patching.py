@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from transformer_lens import patching
@@ -157,7 +158,8 @@ print(
 # `patching.generic_activation_patch` runs the corrupted (unsteered) tokens once per index, with
 # the clean (steered) activation patched in at that index, and evaluates the metrics. We give it an
 # explicit `index_df` of (layer, last position) rows, which costs one forward per layer instead of
-# one per (layer, position); it works unchanged on a TL 4.3 `TransformerBridge`. Recovery is
+# one per (layer, position); it works unchanged on a TL 4.3 `TransformerBridge` and a TL 3.x
+# `HookedTransformer` (one metric per call, as TL 3.x takes). Recovery is
 # (patched − unsteered) / (steered − unsteered): 0 = the patch did nothing, 1 = full effect.
 #
 # Expectations, before looking. Steering changes only the last position at `resid_post` of layer
@@ -177,17 +179,18 @@ recovery = {}
 with torch.no_grad():
     for site, site_layer_list in site_layers.items():
         rows = pd.DataFrame({"layer": site_layer_list, "pos": [last] * len(site_layer_list)})
-        result = patching.generic_activation_patch(
-            model,
-            tokens,
-            steered_cache,
-            METRICS,
-            patching.layer_pos_patch_setter,
-            site,
-            index_df=rows,
-        )
-        for k in METRICS:
-            patched = result[k].values  # (n_rows,): the metric with that layer's activation patched
+        for k, metric in METRICS.items():  # one metric per call: TL 3.x takes one callable
+            result = patching.generic_activation_patch(
+                model,
+                tokens,
+                steered_cache,
+                metric,
+                patching.layer_pos_patch_setter,
+                site,
+                index_df=rows,
+            )
+            # (n_rows,): the metric with that layer's activation patched
+            patched = np.asarray(result, dtype=float).reshape(-1)
             recovery[site, k] = ((patched - corrupt[k]) / (clean[k] - corrupt[k])).tolist()
 for site, site_layer_list in site_layers.items():
     r = recovery[site, "commit"]
@@ -238,12 +241,14 @@ for k, f in METRICS.items():
 # Direct logit attribution (DLA) of the vector: push v through the final RMSNorm's gain and the
 # unembedding, `(v ⊙ γ) @ W_U`, a `(d_vocab,)` vector of logit changes per unit of α (before the
 # norm's division by the residual's RMS, which rescales all tokens alike and so leaves the ranking
-# unchanged). On a TL 4.x bridge `model.W_U` is `(d_model, d_vocab)` and the final norm is
-# `model.ln_final` (an RMSNorm here, with `.weight`).
+# unchanged). `model.W_U` is `(d_model, d_vocab)` on both backends; the final norm
+# `model.ln_final` (an RMSNorm here) keeps its scale in `.weight` on a TL 4.x bridge and in `.w` on
+# a TL 3.x HookedTransformer.
 
 # %%
 W_U = model.W_U.detach()  # (d_model, d_vocab) = (576, 49152)
-gamma = model.ln_final.weight.detach()  # (d_model,)
+norm = model.ln_final
+gamma = (norm.weight if hasattr(norm, "weight") else norm.w).detach()  # (d_model,)
 dla = (v * gamma) @ W_U  # (d_vocab,)
 top = dla.topk(15)
 bottom = (-dla).topk(15)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, get_args
 
-from roast_tl._types import HookedModel, Positions, ReadAt, Scaler, SteeringMode
+from roast_tl._types import Backend, HookedModel, Positions, ReadAt, Scaler, SteeringMode
 from roast_tl.scaling import l2_normalize, max_norm, softmax_scale
 from roast_tl.tasks.base import SPLITS, Task
 
@@ -201,6 +201,13 @@ def _add_common(p: argparse.ArgumentParser, *, layers: list[int], steers: bool =
         help="local HF folder or .gguf (default: embedded SmolLM2-135M-Instruct)",
     )
     p.add_argument(
+        "--backend",
+        default=None,
+        choices=get_args(Backend),
+        help="TransformerBridge (transformer-lens 4.3) or HookedTransformer (3.x); "
+        "default: the installed TransformerLens's",
+    )
+    p.add_argument(
         "--task",
         default="sentiment",
         help="sentiment, gsm8k, arithmetic, multiple_choice (needs --task-path), or jsonl: "
@@ -309,6 +316,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     _set_threads(args)
     config = DemoConfig(
         model=args.model,
+        backend=args.backend,
         task=args.task,
         task_path=args.task_path,
         task_options=_task_options(args),
@@ -542,7 +550,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     vector = _check_eval_args(args)
     task = _task_from_args(args)
     _set_threads(args)
-    model = load_model(args.model)
+    model = load_model(args.model, backend=args.backend)
     setup = _setup_from_args(args, model, task, vector)
     items = task.items(args.split)[: args.max_items]
     result = evaluate(
@@ -639,7 +647,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     check_writable("--out", args.out, folder=True)
     task = _task_from_args(args)
     _set_threads(args)
-    model = load_model(args.model)
+    model = load_model(args.model, backend=args.backend)
     alphas: dict[SteeringMode, list[float]] = {}
     if args.alphas:
         alphas["add"] = args.alphas
@@ -730,7 +738,7 @@ def _run_estimate(args: argparse.Namespace) -> int:
     task = _task_from_args(args)
     items = train_subset(task, args.n_train, args.seed)
     _set_threads(args)
-    model = load_model(args.model)
+    model = load_model(args.model, backend=args.backend)
     vector = estimate(
         model,
         task,

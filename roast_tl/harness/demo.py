@@ -20,7 +20,7 @@ from typing import Any
 
 from roast_tl._fingerprint import run_fingerprints
 from roast_tl._io import atomic_write_text, read_json
-from roast_tl._types import HookedModel, Positions, Scaler
+from roast_tl._types import Backend, HookedModel, Positions, Scaler
 from roast_tl.compare import compare
 from roast_tl.estimate import estimate
 from roast_tl.harness.sweep import config_difference
@@ -33,7 +33,7 @@ from roast_tl.tasks.base import Task
 # Settings that do not change what the demo measures: where things are, how they are spelled
 # (the fingerprints stand for the model and the task data), batching (results are batch
 # invariant) and the progress bars.
-_NOT_COMPARED = ("model", "task", "task_path", "out", "progress", "batch_size")
+_NOT_COMPARED = ("model", "backend", "task", "task_path", "out", "progress", "batch_size")
 _ADDED_IN_0_3: dict[str, Any] = {"task_options": {}, "chat": None}
 
 
@@ -46,6 +46,8 @@ class DemoConfig:
     """
 
     model: str | None = None
+    backend: Backend | None = None
+    """"bridge" or "hooked"; None: the installed TransformerLens's (see `load_model`)."""
     task: str = "sentiment"
     task_path: str | None = None
     task_options: dict[str, Any] = field(default_factory=dict)
@@ -101,7 +103,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    model = load_model(config.model)
+    model = load_model(config.model, backend=config.backend)
     timings["load_model_s"] = time.perf_counter() - start
 
     task_kwargs = {**({"path": config.task_path} if config.task_path else {})}
