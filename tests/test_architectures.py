@@ -12,7 +12,10 @@ from roast_tl.generation import generate_tokens
 from roast_tl.sites import SITE_TEMPLATES, resolve_hook_names
 from roast_tl.vector import SteeringVector
 from tests.tiny_archs import ARCHS, PARALLEL_BLOCKS, tiny_bridge
-from tests.tiny_model import PROMPTS, encode, tiny_task
+from tests.tiny_model import PROMPTS, encode, requires_bridge, tiny_task
+
+# The matrix boots TransformerBridges (TL 4.x); TL 3.x's HookedTransformer is tested in test_hooked.
+pytestmark = requires_bridge
 
 HOOK = "blocks.0.hook_resid_post"
 LONG = " ".join(["the movie was good . it was great"] * 4)  # 33 tokens: past a window of 8

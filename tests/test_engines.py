@@ -11,7 +11,10 @@ import roast_tl.rollouts as rollouts_module
 from roast_tl.engines import HF_SAMPLER, hf_generate
 from roast_tl.generation import generate_tokens
 from roast_tl.rollouts import Rollout, grade_rollouts, load_rollouts, sample_rollouts
-from tests.tiny_model import PROMPTS, encode, random_vector, tiny_task, unchecked
+from tests.tiny_model import PROMPTS, encode, random_vector, requires_bridge, tiny_task, unchecked
+
+# The "hf" engine runs HF generate on a bridge's fast model.
+pytestmark = requires_bridge
 
 SAMPLING = {"n_rollouts": 3, "temperature": 1.0, "top_p": 0.9, "seed": 1, "progress": False}
 

@@ -17,7 +17,17 @@ from roast_tl._fast import (
 )
 from roast_tl._tokens import left_pad, position_ids_for
 from roast_tl.generation import generate_tokens
-from tests.tiny_model import HOOK, PROMPTS, encode, make_tiny_model, make_tiny_model_in
+from tests.tiny_model import (
+    HOOK,
+    PROMPTS,
+    encode,
+    make_tiny_model,
+    make_tiny_model_in,
+    requires_bridge,
+)
+
+# The fast path rebuilds a bridge's HF model; a HookedTransformer always takes the hooked driver.
+pytestmark = requires_bridge
 
 
 def _identity(activation, hook):

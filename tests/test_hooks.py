@@ -20,6 +20,7 @@ from tests.tiny_model import (
     encode,
     make_tiny_model_in,
     random_vector,
+    requires_bridge,
     tiny_task,
     unchecked,
 )
@@ -374,6 +375,7 @@ def _right_padded(model):
     return batch, mask
 
 
+@requires_bridge  # reads the pass's token ids at the bridge's embed.hook_in
 def test_last_steers_each_rows_real_last_token_in_a_right_padded_batch(tiny_model):
     batch, mask = _right_padded(tiny_model)
     vector = random_vector(tiny_model)
@@ -515,6 +517,7 @@ def test_a_hook_shows_mask_and_callable_positions():
     assert "positions=[0, -1]" in repr(SteeringHook(torch.ones(4), 1.0, positions=[0, -1]))
 
 
+@requires_bridge  # reads the pass's token ids at the bridge's embed.hook_in
 def test_the_readme_pitfalls_are_still_transformer_lens_behaviour(tiny_model):
     # If TL changes one of these, the README's "Pitfalls with TransformerLens 4" box must too.
     tokens = _tokens(tiny_model)
@@ -531,6 +534,7 @@ def test_the_readme_pitfalls_are_still_transformer_lens_behaviour(tiny_model):
     assert sorted(both.keys()) == ["blocks.1.hook_out", HOOK]
 
 
+@requires_bridge  # reads the pass's token ids at the bridge's embed.hook_in
 def test_run_with_hooks_on_right_padded_strings_steers_each_real_last_token(tiny_model):
     vector = random_vector(tiny_model)
     hooks = vector.fwd_hooks(2.0, model=tiny_model)
