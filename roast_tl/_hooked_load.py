@@ -149,6 +149,9 @@ def hooked_config(hf_model: Any, model_name: str, dtype: torch.dtype) -> Any:
         fields = _tl_config(hf_config)
     fields.update(model_name=model_name, dtype=dtype, init_weights=False, device="cpu")
     fields["tokenizer_prepends_bos"] = False
+    # `hook_tokens` sees the token ids of each pass, so steering hooks find right padding (as
+    # the bridge's `embed.hook_in` lets them).
+    fields["use_hook_tokens"] = True
     return HookedTransformerConfig.from_dict(fields)
 
 

@@ -15,9 +15,10 @@
 Real tokens: inside `roast_tl.generate` the hook knows the padded prompt and absolute positions
 (`DecodeWindow`), so cached and uncached decoding steer the same tokens. Elsewhere it learns the
 padding from an `attention_mask=` of the pass's shape, or from the token ids the model was called
-with (`steer` and `fwd_hooks(model=...)` add a hook on `embed.hook_in` to read them): a run of
-pad tokens at a row's end (right padding) or start (left padding) is padding when rows differ in
-it. With neither, every position of a pass is real.
+with (`steer` and `fwd_hooks(model=...)` add a hook on the token input to read them: a bridge's
+`embed.hook_in`, a HookedTransformer's `hook_tokens`): a run of pad tokens at a row's end (right
+padding) or start (left padding) is padding when rows differ in it. With neither, every position
+of a pass is real.
 
 Outside `roast_tl.generate` each pass is indexed on its own: under TL's KV-cached `generate` a
 decode pass is one token, so "last" and `-1` steer each new token, like `roast_tl.generate`; TL's
@@ -57,8 +58,9 @@ if TYPE_CHECKING:
 
 class PassTokens:
     """The token ids of the current forward pass, recorded by a hook on the model's token input
-    (`embed.hook_in`) for the steering hooks of one `fwd_hooks` list: their padding tells each
-    hook where a row's real tokens start and end."""
+    (a bridge's `embed.hook_in`, a HookedTransformer's `hook_tokens`) for the steering hooks of
+    one `fwd_hooks` list: their padding tells each hook where a row's real tokens start and
+    end."""
 
     def __init__(self, pad_token_id: int | None, bos_token_id: int | None = None) -> None:
         self.pad_token_id = pad_token_id

@@ -22,8 +22,9 @@ SITE_TEMPLATES: dict[str, str] = {
 SITE_ALIASES: dict[str, str] = {"post": "mlp_post"}
 """TransformerLens `get_act_name` short names that differ from roast_tl's site names."""
 
-TOKEN_HOOK = "embed.hook_in"
-"""The bridge hook point that sees the token ids a model is called with."""
+TOKEN_HOOKS = ("embed.hook_in", "hook_tokens")
+"""The hook points that see the token ids a model is called with: the bridge's, and a
+HookedTransformer's (present when `cfg.use_hook_tokens`, which roast_tl's hooked loader sets)."""
 
 _LAYER_PATTERN = re.compile(r"^blocks\.(\d+)\.")
 
@@ -146,7 +147,7 @@ def _parallel_blocks(model: HookedModel) -> bool:
 
 def token_hook_name(model: HookedModel) -> str | None:
     """The hook point that sees the model's input token ids, or None when it has none."""
-    return TOKEN_HOOK if TOKEN_HOOK in model.hook_dict else None
+    return next((name for name in TOKEN_HOOKS if name in model.hook_dict), None)
 
 
 def describe_model(model: HookedModel) -> dict[str, int]:

@@ -14,6 +14,7 @@ from roast_tl.hooks import CURRENT_WINDOW, SteeringHook, check_alpha
 from roast_tl.positions import DecodeWindow
 from roast_tl.vector import SteeringVector
 from tests.tiny_model import (
+    BACKEND,
     HOOK,
     PROMPTS,
     construct_unchecked,
@@ -375,13 +376,13 @@ def _right_padded(model):
     return batch, mask
 
 
-@requires_bridge  # reads the pass's token ids at the bridge's embed.hook_in
 def test_last_steers_each_rows_real_last_token_in_a_right_padded_batch(tiny_model):
     batch, mask = _right_padded(tiny_model)
     vector = random_vector(tiny_model)
     expected = [(0, 7), (1, 3)]  # row 1 is 4 real tokens, then 4 pads
     with_model = vector.fwd_hooks(2.0, model=tiny_model)
-    assert with_model[0][0] == "embed.hook_in"  # reads the token ids of each pass
+    # reads the token ids of each pass: the bridge's token input, or a HookedTransformer's
+    assert with_model[0][0] == {"bridge": "embed.hook_in", "hooked": "hook_tokens"}[BACKEND]
     assert _steered_positions(_delta(tiny_model, batch, with_model)) == expected
     with_mask = vector.fwd_hooks(2.0, attention_mask=mask)
     assert _steered_positions(_delta(tiny_model, batch, with_mask)) == expected
@@ -534,7 +535,6 @@ def test_the_readme_pitfalls_are_still_transformer_lens_behaviour(tiny_model):
     assert sorted(both.keys()) == ["blocks.1.hook_out", HOOK]
 
 
-@requires_bridge  # reads the pass's token ids at the bridge's embed.hook_in
 def test_run_with_hooks_on_right_padded_strings_steers_each_real_last_token(tiny_model):
     vector = random_vector(tiny_model)
     hooks = vector.fwd_hooks(2.0, model=tiny_model)
