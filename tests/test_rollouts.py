@@ -5,11 +5,13 @@ import json
 import os
 import random
 import signal
+import threading
 import time
 import warnings
 from dataclasses import asdict, replace
 
 import pytest
+import tqdm.auto
 
 import roast_tl
 import roast_tl.rollouts as rollouts_module
@@ -446,9 +448,13 @@ def _child(model, task, items, kwargs, path):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_sigkill_at_random_moments_never_loses_a_row(tiny_model, tmp_path):
+def test_sigkill_at_random_moments_never_loses_a_row(tiny_model, tmp_path, monkeypatch):
     """Fault injection: 24 SIGKILLs at random moments (while sampling, and while rereading the
     finished file); the final file equals the uninterrupted run's, byte for byte."""
+    # tqdm's default write lock is a multiprocessing semaphore that forked children share: a
+    # child killed while creating its (disabled) bar would leave it held and hang this process.
+    # A thread lock is copied at fork instead; the kills then test only roast_tl's own writes.
+    monkeypatch.setattr(tqdm.auto.tqdm, "_lock", threading.RLock(), raising=False)
     task = tiny_task(n_train=40, n_dev=0, n_test=0)
     items = task.items("train")
     kwargs = {**SAMPLING, "n_rollouts": 2, "seed": 7, "batch_size": 4}
