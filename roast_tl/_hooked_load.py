@@ -43,6 +43,26 @@ def _kv_heads(hf_config: Any) -> int | None:
     return None if kv is None or kv == hf_config.num_attention_heads else int(kv)
 
 
+def _rotary_rms_fields(hf_config: Any) -> dict[str, Any]:
+    """The HookedTransformerConfig fields Llama-family and Gemma 2 configs share: widths, heads,
+    RMS norm and rotary positions."""
+    return {
+        "d_model": hf_config.hidden_size,
+        "d_head": _head_dim(hf_config),
+        "n_heads": hf_config.num_attention_heads,
+        "n_key_value_heads": _kv_heads(hf_config),
+        "d_mlp": hf_config.intermediate_size,
+        "n_layers": hf_config.num_hidden_layers,
+        "n_ctx": hf_config.max_position_embeddings,
+        "eps": hf_config.rms_norm_eps,
+        "d_vocab": hf_config.vocab_size,
+        "normalization_type": "RMS",
+        "positional_embedding_type": "rotary",
+        "rotary_dim": _head_dim(hf_config),
+        "rotary_base": _rope_theta(hf_config),
+    }
+
+
 def _llama_config(hf_config: Any) -> dict[str, Any]:
     """HookedTransformerConfig fields of a Llama-family HF config (RMS norm, rotary, gated SiLU)."""
     scaling = getattr(hf_config, "rope_parameters", None) or getattr(
@@ -55,21 +75,9 @@ def _llama_config(hf_config: Any) -> dict[str, Any]:
             'loader does not map; load it with backend="bridge" (transformer-lens 4.3)'
         )
     fields = {
-        "d_model": hf_config.hidden_size,
-        "d_head": _head_dim(hf_config),
-        "n_heads": hf_config.num_attention_heads,
-        "n_key_value_heads": _kv_heads(hf_config),
-        "d_mlp": hf_config.intermediate_size,
-        "n_layers": hf_config.num_hidden_layers,
-        "n_ctx": hf_config.max_position_embeddings,
-        "eps": hf_config.rms_norm_eps,
-        "d_vocab": hf_config.vocab_size,
+        **_rotary_rms_fields(hf_config),
         "act_fn": hf_config.hidden_act,
-        "normalization_type": "RMS",
-        "positional_embedding_type": "rotary",
         "rotary_adjacent_pairs": False,
-        "rotary_dim": _head_dim(hf_config),
-        "rotary_base": _rope_theta(hf_config),
         "final_rms": True,
         "gated_mlp": True,
         "original_architecture": "LlamaForCausalLM",
@@ -88,20 +96,8 @@ def _gemma2_config(hf_config: Any) -> dict[str, Any]:
         for i in range(hf_config.num_hidden_layers)
     ]
     return {
-        "d_model": hf_config.hidden_size,
-        "d_head": _head_dim(hf_config),
-        "n_heads": hf_config.num_attention_heads,
-        "n_key_value_heads": _kv_heads(hf_config),
-        "d_mlp": hf_config.intermediate_size,
-        "n_layers": hf_config.num_hidden_layers,
-        "n_ctx": hf_config.max_position_embeddings,
-        "eps": hf_config.rms_norm_eps,
-        "d_vocab": hf_config.vocab_size,
+        **_rotary_rms_fields(hf_config),
         "act_fn": hf_config.hidden_activation,
-        "normalization_type": "RMS",
-        "rotary_base": _rope_theta(hf_config),
-        "rotary_dim": _head_dim(hf_config),
-        "positional_embedding_type": "rotary",
         "use_attn_scale": True,
         "attn_scale": float(hf_config.query_pre_attn_scalar) ** 0.5,
         "window_size": hf_config.sliding_window,
