@@ -65,6 +65,33 @@ def sample_rollout_batch(model: Any, prompts: list[list[int]], new_tokens: int) 
     return out.tokens
 
 
+def hf_sample(
+    hf_model: Any,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    pad_token_id: int,
+    new_tokens: int,
+    num_return_sequences: int = 1,
+) -> torch.Tensor:
+    """HF `generate` with the rollout settings (T=0.8, top_p=0.9, no top-k), exactly
+    `new_tokens` per row, seeded with 0; returns the whole sequences."""
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        return hf_model.generate(  # type: ignore[no-any-return]
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=True,
+            temperature=0.8,
+            top_p=0.9,
+            top_k=0,
+            num_return_sequences=num_return_sequences,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            pad_token_id=pad_token_id,
+        )
+
+
 def left_pad(
     tokenizer: Any, sequences: Sequence[Sequence[int]]
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,10 +17,9 @@ from typing import Any
 
 import torch
 from _harness import interleaved, median_ratio, peak_rss_growth
-from _workload import left_pad
+from _workload import hf_sample, left_pad, sample_rollout_batch
 
 import roast_tl
-from roast_tl.generation import generate_tokens
 
 SAMPLES = 8  # rollouts per prompt, as ROAST samples them
 WORKLOADS = {"sentiment": (0, 8), "gsm8k": (130, 256)}  # name: (min prompt tokens, new tokens)
@@ -50,37 +49,20 @@ def task_prompts(model: Any, workload: str, n: int) -> list[list[int]]:
 
 def ours(model: Any, prompts: list[list[int]], new_tokens: int) -> list[list[int]]:
     """roast_tl's sampler on the workload: 8 rows per prompt, one seeded generator per row."""
-    rows = [p for p in prompts for _ in range(SAMPLES)]
-    gens = [torch.Generator().manual_seed(i) for i in range(len(rows))]
-    out = generate_tokens(
-        model,
-        rows,
-        max_new_tokens=new_tokens,
-        temperature=0.8,
-        top_p=0.9,
-        generators=gens,
-        stop_token_ids=(),
-    )
-    return out.tokens
+    return sample_rollout_batch(model, [p for p in prompts for _ in range(SAMPLES)], new_tokens)
 
 
 def hf(hf_model: Any, tokenizer: Any, prompts: list[list[int]], new_tokens: int) -> torch.Tensor:
     """HF `generate(num_return_sequences=8)` on the same prompts and settings."""
     ids, mask = left_pad(tokenizer, prompts)
-    torch.manual_seed(0)
-    with torch.inference_mode():
-        out = hf_model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            do_sample=True,
-            temperature=0.8,
-            top_p=0.9,
-            top_k=0,
-            num_return_sequences=SAMPLES,
-            max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+    out = hf_sample(
+        hf_model,
+        ids,
+        mask,
+        pad_token_id=tokenizer.pad_token_id,
+        new_tokens=new_tokens,
+        num_return_sequences=SAMPLES,
+    )
     return out[:, ids.shape[1] :]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 from _harness import interleaved, median_ratio
-from _workload import left_pad, prompt_ids, sample_rollout_batch
+from _workload import hf_sample, left_pad, prompt_ids, sample_rollout_batch
 
 
 def measure(
@@ -31,19 +31,7 @@ def measure(
         def hf_generate(
             target_model: Any, ids: torch.Tensor = ids, mask: torch.Tensor = mask
         ) -> None:
-            torch.manual_seed(0)
-            with torch.inference_mode():
-                out = target_model.generate(
-                    input_ids=ids,
-                    attention_mask=mask,
-                    do_sample=True,
-                    temperature=0.8,
-                    top_p=0.9,
-                    top_k=0,
-                    max_new_tokens=new_tokens,
-                    min_new_tokens=new_tokens,
-                    pad_token_id=pad,
-                )
+            out = hf_sample(target_model, ids, mask, pad_token_id=pad, new_tokens=new_tokens)
             assert out.shape[1] - ids.shape[1] == new_tokens
 
         times = interleaved(
