@@ -391,7 +391,10 @@ def sample_rollouts(
         "chat": chat,
     }
     if engine == "hf":
-        jobs = [_hf_job(model, todo, item, seed, sampling) for item in items]
+        missing: dict[str, list[tuple[TaskItem, int]]] = {}
+        for item, k in todo:
+            missing.setdefault(item.id, []).append((item, k))
+        jobs = [_hf_job(model, chunk, seed, sampling) for chunk in missing.values()]
     else:
         jobs = [
             _roast_tl_job(model, todo[i : i + batch_size], seed, sampling)
@@ -399,8 +402,6 @@ def sample_rollouts(
         ]
     for job in jobs:
         chunk, seeds, completions = job()
-        if not chunk:
-            continue
         new: list[Rollout] = []
         for (item, k), job_seed, c in zip(chunk, seeds, completions, strict=True):
             answer, correct = task.extract_and_grade(c.text, item)
@@ -443,18 +444,13 @@ def _roast_tl_job(
 
 
 def _hf_job(
-    model: HookedModel,
-    todo: list[tuple[TaskItem, int]],
-    item: TaskItem,
-    seed: int,
-    sampling: dict[str, Any],
+    model: HookedModel, chunk: list[tuple[TaskItem, int]], seed: int, sampling: dict[str, Any]
 ) -> _Job:
-    """One HF `generate` call for an item's missing rollouts, seeded by the first one's seed."""
+    """One HF `generate` call for an item's missing rollouts (`chunk`, all of one item),
+    seeded by the first one's seed."""
 
     def run() -> tuple[list[tuple[TaskItem, int]], list[int], list[Completion]]:
-        chunk = [(i, k) for i, k in todo if i.id == item.id]
-        if not chunk:
-            return [], [], []
+        item = chunk[0][0]
         call_seed = rollout_seed(seed, item.id, chunk[0][1])
         tokenizer = tokenizer_of(model)
         generation = {key: value for key, value in sampling.items() if key != "chat"}
