@@ -137,15 +137,18 @@ def _shared_prefill(
     computes; steering hooks see `window` cut to the distinct rows. A cache that cannot select
     rows (no `batch_select_indices`) is rebuilt in full.
     """
-    first: dict[tuple[int, ...], int] = {}
-    row_of = [first.setdefault(tuple(p), len(first)) for p in prompts]
+    index: dict[tuple[int, ...], int] = {}  # distinct prompt -> its index among the distinct
+    firsts: list[int] = []  # each distinct prompt's first row
+    row_of: list[int] = []  # each row's distinct prompt
+    for row, prompt in enumerate(prompts):
+        if tuple(prompt) not in index:
+            index[tuple(prompt)] = len(firsts)
+            firsts.append(row)
+        row_of.append(index[tuple(prompt)])
     width = ids.shape[1]
-    if len(first) == len(prompts):
+    if len(firsts) == len(prompts):
         return forward(ids, mask[:, :width], positions, None, use_cache=True)  # type: ignore[no-any-return]
-    firsts: dict[int, int] = {}  # distinct prompt -> its first row
-    for row, distinct in enumerate(row_of):
-        firsts.setdefault(distinct, row)
-    unique = torch.tensor(list(firsts.values()), device=ids.device)
+    unique = torch.tensor(firsts, device=ids.device)
     n_pad = None if window.n_pad is None else window.n_pad[unique.cpu()]
     token = CURRENT_WINDOW.set(replace(window, n_pad=n_pad))
     try:
