@@ -130,6 +130,7 @@ def compare(
     alpha = pick_alpha(dev_accuracy)
     middle = time.perf_counter()
     unsteered = accuracy_on(test, 0.0, steer=False)
-    steered = accuracy_on(test, alpha)
+    # alpha 0 steers nothing (bit for bit): the unsteered result is the steered one.
+    steered = unsteered if alpha == 0.0 else accuracy_on(test, alpha)
     seconds = {"alpha_selection_s": middle - start, "test_eval_s": time.perf_counter() - middle}
     return Comparison(alpha, dev_accuracy, unsteered, steered, seconds)
