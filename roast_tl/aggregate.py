@@ -38,6 +38,25 @@ def _check_diffs(
     return weights.to(diffs.dtype)
 
 
+TIE_ULPS = 1024
+"""A mean within this many ulps of its terms' mean magnitude is a tie (see `_ties_to_zero`)."""
+
+
+def _ties_to_zero(
+    mean: Float[Tensor, "*batch d_act"], magnitude: Float[Tensor, "*batch d_act"]
+) -> Float[Tensor, "*batch d_act"]:
+    """Set to 0 the coordinates of a mean whose terms cancel to within rounding.
+
+    `magnitude` is the mean of the terms' absolute values. Below TIE_ULPS · eps · magnitude the
+    mean's sign is rounding noise (from the summation order and from the terms' own rounding),
+    and a sign-keeping scaler such as softmax_scale would turn that noise into a full-size
+    coordinate. Such a coordinate is a tie: its votes cancel, so it counts as 0. The threshold is
+    relative to a mean, so duplicating every term leaves the decision unchanged.
+    """
+    tolerance = TIE_ULPS * torch.finfo(mean.dtype).eps * magnitude
+    return torch.where(mean.abs() <= tolerance, torch.zeros_like(mean), mean)
+
+
 def group_means(
     diffs: Float[Tensor, "pair d_act"],
     group_ids: Int[Tensor, " pair"],
@@ -67,7 +86,9 @@ def group_means(
             f"groups {empty} have zero total weight; give each group a positive weight"
         )
     sums = einsum(weighted_membership, diffs, "pair group, pair d_act -> group d_act")
-    return sums / totals[:, None], unique_ids
+    magnitudes = einsum(weighted_membership, diffs.abs(), "pair group, pair d_act -> group d_act")
+    means = _ties_to_zero(sums / totals[:, None], magnitudes / totals[:, None])
+    return means, unique_ids
 
 
 def grouped_mean_normalize(
@@ -80,14 +101,19 @@ def grouped_mean_normalize(
     """Return S(mean_g S(mu_g)), mu_g the weighted mean of group g's differences.
 
     Every group gets one vote whatever its size or magnitude; `weights` only act within a group.
+    A coordinate whose votes cancel to within rounding (TIE_ULPS) is a tie and counts as 0, so
+    the result does not depend on the order of groups or rows (softmax_scale keeps signs, and
+    would otherwise turn rounding noise into a full-size coordinate).
 
     >>> diffs = torch.tensor([[1.0, 0.0], [1000.0, 1000.0]])
     >>> grouped_mean_normalize(diffs, torch.tensor([0, 1])).tolist()
     [1.0, 0.5]
     """
     means, _ = group_means(diffs, group_ids, weights)
-    consensus = reduce(scaler(means), "group d_act -> d_act", "mean")
-    return scaler(consensus)
+    votes = scaler(means)
+    consensus = reduce(votes, "group d_act -> d_act", "mean")
+    magnitude = reduce(votes.abs(), "group d_act -> d_act", "mean")
+    return scaler(_ties_to_zero(consensus, magnitude))
 
 
 def plain_mean_normalize(
@@ -105,4 +131,5 @@ def plain_mean_normalize(
     if w.sum() <= 0:
         raise ValueError("weights sum to zero; give at least one difference a positive weight")
     mean = einsum(w, diffs, "pair, pair d_act -> d_act") / w.sum()
-    return scaler(mean)
+    magnitude = einsum(w, diffs.abs(), "pair, pair d_act -> d_act") / w.sum()
+    return scaler(_ties_to_zero(mean, magnitude))

@@ -1,5 +1,7 @@
 """Grouped Mean Normalization vs the plain mean: hand-computed values and properties."""
 
+import itertools
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -7,7 +9,7 @@ from hypothesis import strategies as st
 
 from roast_tl.aggregate import group_means, grouped_mean_normalize, plain_mean_normalize
 from roast_tl.harness.cli import SCALERS
-from roast_tl.scaling import l2_normalize, max_norm
+from roast_tl.scaling import l2_normalize, max_norm, softmax_scale
 from tests.tiny_model import unchecked
 
 every_scaler = pytest.mark.parametrize("scaler", list(SCALERS.values()), ids=list(SCALERS))
@@ -171,3 +173,19 @@ def test_plain_mean_is_not_invariant_to_rescaling_one_group():
 def test_l2_output_is_unit():
     out = grouped_mean_normalize(torch.randn(10, 4), torch.arange(10) % 3, scaler=l2_normalize)
     assert out.norm().item() == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_votes_that_cancel_are_a_tie_in_any_group_order(dtype):
+    # Four groups whose softmax_scale votes on coordinate 0 cancel exactly in real arithmetic
+    # (v(a) + v(b) - v(a) - v(b)); in floating point the sum's sign depends on the order, and
+    # softmax_scale keeps signs. The tie must count as 0 whatever order the groups come in.
+    rows = torch.tensor([[0.1, 1.0], [0.7, 1.0], [-0.1, 1.0], [-0.7, 1.0]], dtype=dtype)
+    perms = list(itertools.permutations(range(4)))
+    grouped = [grouped_mean_normalize(rows, torch.tensor(p), scaler=softmax_scale) for p in perms]
+    plain = [plain_mean_normalize(rows[list(p)], scaler=softmax_scale) for p in perms]
+    for outs in (grouped, plain):
+        for out in outs:
+            assert out[0] == 0.0
+            torch.testing.assert_close(out, outs[0], rtol=0, atol=0)
+        assert outs[0][1] > 0
