@@ -1,17 +1,22 @@
-"""The unhooked fast path: the bridge's own HF model class, sharing its weights, without hooks.
+"""The fast path: the bridge's own HF model class, sharing its weights, with SDPA attention.
 
 A `TransformerBridge` wraps every HF submodule in a bridge component whose hook points fire on
-every call (about 1,760 module calls per decoding step on a 30-layer model). When no hook is
-attached, none of that is needed: `fast_model(model)` builds the same HF class from the wrapped
-model's config on the meta device, then ties each of its parameters and buffers to the bridge's
-own tensor (the same objects: no copy).
+every call (about 1,760 module calls per decoding step on a 30-layer model), and it forces eager
+attention, which repeats the grouped KV heads over the whole cache at every step. Sampling needs
+neither: `fast_model(model)` builds the same HF class from the wrapped model's config on the meta
+device, with SDPA attention where the class supports it, then ties each of its parameters and
+buffers to the bridge's own tensor (the same objects: no copy).
 
-- It keeps the wrapped model's attention implementation (eager under TransformerLens), so its
-  logits equal the bridge's bit for bit and a rollout's tokens do not depend on the path.
-  SDPA is not bit-equal (logits differ by ~6e-5) and was no faster at short contexts (32 rows
-  of ~50 tokens), but it is at long ones: a decode step of 32 rows over a 400-token cache took
-  0.34 s with SDPA vs 0.50 s eager (eager repeats the grouped KV heads every step). Using it
-  would need the forward recorded in rollout fingerprints; see the README's speed section.
+- Attention: SDPA's logits are not bit-equal to the bridge's eager ones (a few 1e-7 relative to
+  the largest logit on the default model in fp32; bf16 more), so a sampled token can differ
+  between the paths where two candidates' probabilities nearly tie. Sampling runs record the
+  attention they used (rollout fingerprints), and same seeds give the same tokens on one path.
+  Speed: a decode step of 32 rows over a 400-token cache took 0.34 s with SDPA vs 0.50 s eager.
+- Steering: `steer`'s hooks at a block's input or output (`hook_resid_pre`, `hook_resid_post`,
+  i.e. `blocks.L.hook_in` / `hook_out`) with positions decided by the decoding window ("last",
+  "prefill", "all", ints) run on the fast model as PyTorch hooks on the same HF layer, calling
+  the same `SteeringHook` with the same activation. Any other attached hook (your own, a
+  callable or mask `positions`, another site) sends the whole run down the hooked path.
 - Built once per bridge (a weak reference: it dies with the bridge), checked once against the
   bridge's own forward on a few tokens (a bridge whose forward is not the HF model's gets no
   fast model), and re-tied whenever the bridge's tensors are no longer the ones tied (a
@@ -23,7 +28,8 @@ own tensor (the same objects: no copy).
 
 import copy
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -33,12 +39,22 @@ from torch import Tensor
 
 from roast_tl._bridge import forward_step
 from roast_tl._types import HookedModel
-from roast_tl.hooks import hooked_points
+from roast_tl.hooks import PassTokens, SteeringHook
 
 FORWARD_FAST = "hf"
-"""The forward a sampling pass used: the weight-sharing HF model, no hooks."""
+"""The forward a sampling pass used: the weight-sharing HF model (steering hooks translated)."""
 FORWARD_HOOKED = "bridge"
 """The forward a sampling pass used: the hooked model itself (every hook point live)."""
+HOOKED_TRANSFORMER_ATTENTION = "hooked_transformer"
+"""The attention a model without a fast model samples with when it is not a bridge: TL's own."""
+
+_BlockBridge: type | None
+try:  # TransformerLens 4: the block component whose hook_in / hook_out wrap an HF layer
+    from transformer_lens.model_bridge.generalized_components.block import (
+        BlockBridge as _BlockBridge,
+    )
+except ImportError:  # TransformerLens 3: no bridge, so no fast model either
+    _BlockBridge = None
 
 _WRAPPER = "._original_component"
 # Tolerance of the build-time check, relative to the largest logit, in units of the weights'
@@ -55,11 +71,14 @@ Slot = tuple[Any, str, str]
 
 
 class _Fast:
-    """A rebuilt HF model and its (own slot, bridge slot) pairs, one per tensor it ties."""
+    """A rebuilt HF model, its (own slot, bridge slot) pairs (one per tensor it ties), and the
+    HF layer (with "hook_in" or "hook_out") each block hook point of the bridge steers, or None
+    for a hook point the fast model cannot run (filled in as hook points are seen)."""
 
     def __init__(self, module: Any, slots: list[tuple[Slot, Slot]]) -> None:
         self.module = module
         self.slots = slots
+        self.sites: dict[int, tuple[Any, str] | None] = {}
 
 
 def _bridge_slots(wrapped: Any) -> dict[str, Slot]:
@@ -96,7 +115,9 @@ def _build(model: HookedModel) -> _Fast | None:
     if wrapped is None or config is None or not isinstance(wrapped, torch.nn.Module):
         return None
     sources = _bridge_slots(wrapped)
-    config = copy.deepcopy(config)  # the wrapped model's, attention implementation included
+    config = copy.deepcopy(config)
+    if getattr(type(wrapped), "_supports_sdpa", False):
+        config._attn_implementation = "sdpa"  # else the wrapped model's (eager under TL)
     try:
         with torch.device("meta"):
             module = type(wrapped)(config)
@@ -138,23 +159,38 @@ def _agrees(model: HookedModel, module: Any) -> bool:
     return bool((ours - theirs).abs().max() <= rtol * scale)
 
 
-def fast_model(model: HookedModel) -> Any | None:
-    """The weight-sharing HF model of a `TransformerBridge`, or None (use the hooked path).
-
-    Cached per bridge; re-tied to the bridge's tensors when they were replaced (device or dtype
-    moves). It runs no TransformerLens hook: callers use it only when none is attached.
-    """
+def _fast_of(model: HookedModel) -> _Fast | None:
     try:
         fast = _CACHE[model]
     except KeyError:
         fast = _CACHE[model] = _build(model)
     except TypeError:  # not weak-referenceable
         return None
-    if fast is None:
-        return None
-    if not _tied(fast):
+    if fast is not None and not _tied(fast):
         _tie(fast)
-    return fast.module
+    return fast
+
+
+def fast_model(model: HookedModel) -> Any | None:
+    """The weight-sharing HF model of a `TransformerBridge`, or None (use the hooked path).
+
+    Cached per bridge; re-tied to the bridge's tensors when they were replaced (device or dtype
+    moves). It runs no TransformerLens hook; `sampling_forward` attaches translated steering.
+    """
+    fast = _fast_of(model)
+    return None if fast is None else fast.module
+
+
+def unhooked_attention(model: HookedModel) -> str:
+    """The attention an unhooked sampling run of `model` computes with: the fast model's
+    ("sdpa", or "eager" where its class has no SDPA), "eager" for a bridge without one (the
+    bridge's own), or `HOOKED_TRANSFORMER_ATTENTION`. Rollout fingerprints record it."""
+    module = fast_model(model)
+    if module is not None:
+        return str(module.config._attn_implementation)
+    if getattr(model, "original_model", None) is not None:
+        return "eager"
+    return HOOKED_TRANSFORMER_ATTENTION
 
 
 def fast_forward_step(
@@ -183,14 +219,114 @@ Step = Callable[..., tuple[Float[Tensor, "batch vocab"], Any]]
 cache)."""
 
 
-def sampling_forward(model: HookedModel) -> tuple[str, Step]:
-    """The forward a sampling run takes and its name (`FORWARD_FAST` or `FORWARD_HOOKED`).
+def _lens_hook(fn: Any) -> Any:
+    """The `(activation, hook)` function TransformerLens wrapped into the PyTorch hook `fn`, or
+    None when `fn` is not such a wrapper for one forward hook under one name."""
+    code, closure = getattr(fn, "__code__", None), getattr(fn, "__closure__", None)
+    if code is None or closure is None:
+        return None
+    try:
+        free = {
+            name: cell.cell_contents for name, cell in zip(code.co_freevars, closure, strict=True)
+        }
+    except ValueError:  # an empty cell
+        return None
+    if free.get("dir", "fwd") != "fwd" or free.get("alias_names") is not None:
+        return None
+    return free.get("hook")
 
-    The fast path when no hook is attached and the model has a fast model; else the hooked
-    model's own forward, where every attached hook fires.
+
+def _site(model: HookedModel, fast: _Fast, point: Any) -> tuple[Any, str] | None:
+    """The fast model's HF layer and "hook_in"/"hook_out" for a bridge block's hook point, or
+    None for any other hook point (it has no exact counterpart on the fast model)."""
+    key = id(point)
+    if key not in fast.sites:
+        fast.sites.update(_block_sites(model, fast))
+        fast.sites.setdefault(key, None)
+    return fast.sites[key]
+
+
+def _block_sites(model: HookedModel, fast: _Fast) -> dict[int, tuple[Any, str] | None]:
+    """Every bridge block's hook_in and hook_out, mapped to the fast model's HF layer."""
+    if _BlockBridge is None:
+        return {}
+    wrapped: Any = getattr(model, "original_model", None)
+    path_of = {id(m): name for name, m in wrapped.named_modules(remove_duplicate=False)}
+    sites: dict[int, tuple[Any, str] | None] = {}
+    modules: Any = model.modules  # type: ignore[attr-defined]
+    for block in modules():
+        if type(block) is not _BlockBridge or id(block) not in path_of:
+            continue
+        layer = fast.module.get_submodule(path_of[id(block)])
+        for attr in ("hook_in", "hook_out"):
+            point = getattr(block, attr, None)
+            if point is not None and getattr(point, "hook_conversion", None) is None:
+                sites[id(point)] = (layer, attr)
+    return sites
+
+
+def _steering_plan(model: HookedModel, fast: _Fast) -> list[tuple[Any, str, Any, Any]] | None:
+    """(HF layer, "hook_in"/"hook_out", SteeringHook, hook point) for every hook attached to
+    `model`, in firing order, or None when one of them cannot run on the fast model.
+
+    A `PassTokens` reader is dropped: inside `generate_tokens` the decoding window tells each
+    steering hook where the real tokens are.
     """
-    if not hooked_points(model):
-        module = fast_model(model)
-        if module is not None:
-            return FORWARD_FAST, partial(fast_forward_step, module)
-    return FORWARD_HOOKED, partial(forward_step, model)
+    plan = []
+    seen: set[int] = set()
+    for point in model.hook_dict.values():
+        if id(point) in seen or not point.has_hooks(dir="fwd"):
+            continue
+        seen.add(id(point))
+        site = _site(model, fast, point)
+        for fn in point._forward_hooks.values():
+            hook = _lens_hook(fn)
+            if isinstance(hook, PassTokens):
+                continue
+            if site is None or not isinstance(hook, SteeringHook) or not hook.window_only:
+                return None
+            plan.append((*site, hook, point))
+    return plan
+
+
+def _attach(layer: Any, where: str, hook: SteeringHook, point: Any) -> Any:
+    """Run `hook` on the HF layer's input hidden states (hook_in) or its output (hook_out), as
+    the bridge's BlockBridge does; return the PyTorch handle."""
+    if where == "hook_out":
+
+        def on_output(module: Any, args: Any, output: Any) -> Any:
+            if isinstance(output, tuple):
+                return (hook(output[0], point), *output[1:])
+            return hook(output, point)
+
+        return layer.register_forward_hook(on_output)
+
+    def on_input(module: Any, args: Any, kwargs: Any) -> Any:
+        if args and isinstance(args[0], Tensor):
+            return (hook(args[0], point), *args[1:]), kwargs
+        if isinstance(kwargs.get("hidden_states"), Tensor):
+            return args, {**kwargs, "hidden_states": hook(kwargs["hidden_states"], point)}
+        return None
+
+    return layer.register_forward_pre_hook(on_input, with_kwargs=True)
+
+
+@contextmanager
+def sampling_forward(model: HookedModel) -> Iterator[tuple[str, Step]]:
+    """The forward a sampling run takes, and its name (`FORWARD_FAST` or `FORWARD_HOOKED`).
+
+    The fast model when the model has one and every attached hook is a steering hook it can
+    run (see the module docstring): those are attached to it for the `with` block. Otherwise
+    the hooked model's own forward, where every attached hook fires.
+    """
+    fast = _fast_of(model)
+    plan = None if fast is None else _steering_plan(model, fast)
+    if fast is None or plan is None:
+        yield FORWARD_HOOKED, partial(forward_step, model)
+        return
+    handles = [_attach(*entry) for entry in plan]
+    try:
+        yield FORWARD_FAST, partial(fast_forward_step, fast.module)
+    finally:
+        for handle in handles:
+            handle.remove()

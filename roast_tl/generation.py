@@ -224,52 +224,53 @@ def generate_tokens(
     n_pad = prompt_len - prompt_mask.sum(-1)  # left pads per row, for index positions
     finished_in_batch = 0  # rows done but not yet dropped from the batch
     past: Any = None
-    _, forward = sampling_forward(model)
-    for step in range(max_new_tokens):
-        width = prompt_len + step
-        offset = width - 1 if use_cache and step > 0 else 0
-        step_ids, step_positions = sequence[:, offset:width], positions[:, offset:width]
-        window = DecodeWindow(offset=offset, prompt_len=prompt_len, n_pad=n_pad[live])
-        token = CURRENT_WINDOW.set(window)
-        try:
-            if step == 0 and use_cache:
-                logits, past = _shared_prefill(
-                    forward, prompts, step_ids, mask, step_positions, window
-                )
-            else:
-                logits, past = forward(
-                    step_ids, mask[:, :width], step_positions, past, use_cache=use_cache
-                )
-        finally:
-            CURRENT_WINDOW.reset(token)
-        _check_finite(logits, model, step)
-        uniforms = None
-        if generators is not None and temperature > 0:
-            draws = torch.stack([torch.rand((), generator=g) for g in generators])
-            uniforms = draws[live]
-        next_token = sample_next(
-            logits, temperature=temperature, top_p=top_p, uniforms=uniforms
-        ).cpu()
-        was_done = done[live]
-        next_token = torch.where(was_done, torch.full_like(next_token, pad), next_token)
-        new_tokens[live, step] = next_token
-        lengths[live] += (~was_done).long()
-        now_done = was_done | torch.isin(next_token, stop_tensor)
-        done[live] = now_done
-        if bool(now_done.all()):
-            break
-        sequence[:, width] = next_token.to(device)
-        finished_in_batch = int(now_done.sum())
-        # Drop finished rows once a quarter of the batch is finished: each drop copies the cache.
-        if finished_in_batch * 4 >= len(live) and (past is not None or not use_cache):
-            keep = (~now_done).nonzero().squeeze(-1)
-            if past is not None:
-                if not hasattr(past, "batch_select_indices"):
-                    continue
-                past.batch_select_indices(keep.to(device))
-            keep_dev = keep.to(device)
-            live, mask = live[keep], mask[keep_dev]
-            positions, sequence = positions[keep_dev], sequence[keep_dev]
+    with sampling_forward(model) as (_, forward):
+        for step in range(max_new_tokens):
+            width = prompt_len + step
+            offset = width - 1 if use_cache and step > 0 else 0
+            step_ids, step_positions = sequence[:, offset:width], positions[:, offset:width]
+            window = DecodeWindow(offset=offset, prompt_len=prompt_len, n_pad=n_pad[live])
+            token = CURRENT_WINDOW.set(window)
+            try:
+                if step == 0 and use_cache:
+                    logits, past = _shared_prefill(
+                        forward, prompts, step_ids, mask, step_positions, window
+                    )
+                else:
+                    logits, past = forward(
+                        step_ids, mask[:, :width], step_positions, past, use_cache=use_cache
+                    )
+            finally:
+                CURRENT_WINDOW.reset(token)
+            _check_finite(logits, model, step)
+            uniforms = None
+            if generators is not None and temperature > 0:
+                draws = torch.stack([torch.rand((), generator=g) for g in generators])
+                uniforms = draws[live]
+            next_token = sample_next(
+                logits, temperature=temperature, top_p=top_p, uniforms=uniforms
+            ).cpu()
+            was_done = done[live]
+            next_token = torch.where(was_done, torch.full_like(next_token, pad), next_token)
+            new_tokens[live, step] = next_token
+            lengths[live] += (~was_done).long()
+            now_done = was_done | torch.isin(next_token, stop_tensor)
+            done[live] = now_done
+            if bool(now_done.all()):
+                break
+            sequence[:, width] = next_token.to(device)
+            finished_in_batch = int(now_done.sum())
+            # Drop finished rows once a quarter of the batch is finished (each drop copies the
+            # cache).
+            if finished_in_batch * 4 >= len(live) and (past is not None or not use_cache):
+                keep = (~now_done).nonzero().squeeze(-1)
+                if past is not None:
+                    if not hasattr(past, "batch_select_indices"):
+                        continue
+                    past.batch_select_indices(keep.to(device))
+                keep_dev = keep.to(device)
+                live, mask = live[keep], mask[keep_dev]
+                positions, sequence = positions[keep_dev], sequence[keep_dev]
     rows = [new_tokens[i, : int(lengths[i])].tolist() for i in range(batch)]
     return Generation(tokens=rows, finished=done.tolist())
 

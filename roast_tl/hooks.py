@@ -196,6 +196,12 @@ class SteeringHook:
         self._previous: tuple[int, Tensor] | None = None
         self._warned_rerun = False
 
+    @property
+    def window_only(self) -> bool:
+        """Whether inside `roast_tl.generate` the decoding window alone decides the positions
+        ("last", "prefill", "all", ints): then the hook needs nothing but the activation."""
+        return self._select is None and self._mask is None
+
     def _vector_like(self, activation: Tensor) -> Tensor:
         key = (activation.dtype, activation.device)
         if key not in self._cast:

@@ -11,10 +11,12 @@ Resuming (`sample_rollouts(..., rollouts_path=...)`): the JSONL file is an appen
   template was applied; rows written before it was recorded count as made with the template
   whenever the tokenizer has one, as they were), a hash of the prompt's token ids, the sampler
   (roast_tl's `SAMPLER_VERSION`, or HF's for `engine="hf"`; the row's `source` names its
-  engine), and the hook points that had hooks attached (an enclosing `steer`; rows sampled that
-  way are never reused, since what the hooks did is unknown). Unhooked runs take the fast path
-  (`roast_tl._fast`), whose logits equal the hooked model's bit for bit, so the path is not
-  part of it.
+  engine), the `attention` the sampler computed with (`roast_tl._fast.unhooked_attention`:
+  "sdpa" on a bridge's fast model, "eager" for the bridge's own, "hooked_transformer"; their
+  logits differ in the last bits, so a near-tie can pick another token; rows written before it
+  was recorded count as the eager ones they were), and the hook points that had hooks attached
+  (an enclosing `steer`; rows sampled that way are never reused, since what the hooks did is
+  unknown).
   Its `seed` field is the rollout's own seed, `rollout_seed(seed, item id, k)`: a stable
   hash, not the item's position in the list.
 - A saved row is reused only when all of that equals what this run would produce for the same
@@ -44,6 +46,7 @@ from typing import Any, get_args
 
 from tqdm.auto import tqdm
 
+from roast_tl._fast import HOOKED_TRANSFORMER_ATTENTION, unhooked_attention
 from roast_tl._fingerprint import model_fingerprint, token_ids_hash, tokenizer_fingerprint
 from roast_tl._io import append_jsonl, atomic_write_text, read_jsonl
 from roast_tl._tokens import encode_prompt, format_prompt, resolve_chat, tokenizer_of
@@ -359,6 +362,7 @@ def sample_rollouts(
         "max_new_tokens": int(max_new_tokens),
         "seed": int(seed),
         "chat": chat,
+        "attention": unhooked_attention(model),
         "hooks": hooked_points(model),
     }
     item_of = {item.id: item for item in items}
@@ -478,6 +482,10 @@ def _reusable(
     """The saved rows this run may reuse, keyed (item id, k), regraded; warn about the rest."""
     vocab_size = vocab_size_of(model)
     templated = bool(getattr(tokenizer_of(model), "chat_template", None))
+    # Rows written before `attention` was recorded were sampled with eager attention (a bridge,
+    # or its fast model before it used SDPA) or by TransformerLens' HookedTransformer.
+    is_bridge = getattr(model, "original_model", None) is not None
+    legacy_attention = "eager" if is_bridge else HOOKED_TRANSFORMER_ATTENTION
     done: dict[tuple[str, int], Rollout] = {}
     stale: list[Rollout] = []
     for number, r in _read(rollouts_path):
@@ -487,6 +495,8 @@ def _reusable(
         if r.fingerprint is not None and "chat" not in r.fingerprint:
             # Written before `chat` was recorded: the template was applied when there was one.
             r = replace(r, fingerprint={**r.fingerprint, "chat": templated})
+        if r.fingerprint is not None and "attention" not in r.fingerprint:
+            r = replace(r, fingerprint={**r.fingerprint, "attention": legacy_attention})
         # An "hf" row's seed is its generate call's (shared by the rollouts sampled with it).
         own_seed = r.source == "hf" or r.seed == rollout_seed(seed, *key)
         if r.fingerprint != expected[r.item_id] or not own_seed:

@@ -1,5 +1,7 @@
 """Batched, left-padded, KV-cached sampling: the equivalences it promises, and its errors."""
 
+import contextlib
+
 import pytest
 import torch
 
@@ -262,18 +264,19 @@ def test_non_finite_logits_raise_instead_of_emitting_padding(tiny_model, monkeyp
     real_forward = generation.sampling_forward
     calls = [0]
 
+    @contextlib.contextmanager
     def nan_on_third_step(model):
-        name, real_step = real_forward(model)
+        with real_forward(model) as (name, real_step):
 
-        def step(*args, **kwargs):
-            logits, past = real_step(*args, **kwargs)
-            calls[0] += 1
-            if calls[0] == 3:
-                logits = logits.clone()
-                logits[1, 4] = float("nan")
-            return logits, past
+            def step(*args, **kwargs):
+                logits, past = real_step(*args, **kwargs)
+                calls[0] += 1
+                if calls[0] == 3:
+                    logits = logits.clone()
+                    logits[1, 4] = float("nan")
+                return logits, past
 
-        return name, step
+            yield name, step
 
     monkeypatch.setattr(generation, "sampling_forward", nan_on_third_step)
     with pytest.raises(ValueError, match=r"step 2 in 1 of 2 rows; no hook is attached"):

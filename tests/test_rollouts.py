@@ -15,6 +15,7 @@ import tqdm.auto
 
 import roast_tl
 import roast_tl.rollouts as rollouts_module
+from roast_tl._fast import HOOKED_TRANSFORMER_ATTENTION, unhooked_attention
 from roast_tl._warnings import RoastWarning
 from roast_tl.generation import complete
 from roast_tl.rollouts import (
@@ -577,3 +578,35 @@ def test_rows_written_before_chat_was_recorded_are_reused(tiny_model, tmp_path):
     finally:
         context.__exit__(None, None, None)
     assert path.read_bytes() == before  # nothing sampled, nothing appended
+
+
+def test_rows_written_before_attention_was_recorded_count_as_eager(tiny_model, tmp_path):
+    """0.3 rows carry no "attention" key. A bridge sampled them with eager attention (its own,
+    or its fast model's before SDPA), whose logits differ from SDPA's in the last bits: on a
+    bridge they are resampled, with a warning; a HookedTransformer's are its own and reused."""
+    task = tiny_task()
+    items = task.items("train")[:2]
+    path = tmp_path / "rollouts.jsonl"
+    fresh = sample_rollouts(tiny_model, task, items, **SAMPLING)
+    attention = fresh[0].fingerprint["attention"]
+    assert attention == unhooked_attention(tiny_model)
+    assert attention in ("sdpa", HOOKED_TRANSFORMER_ATTENTION)
+    legacy = [
+        replace(r, fingerprint={k: v for k, v in r.fingerprint.items() if k != "attention"})
+        for r in fresh
+    ]
+    save_rollouts(legacy, path)
+    before = path.read_bytes()
+    if attention == HOOKED_TRANSFORMER_ATTENTION:
+        context = _no_warning()
+        try:
+            assert sample_rollouts(tiny_model, task, items, **SAMPLING, rollouts_path=path) == fresh
+        finally:
+            context.__exit__(None, None, None)
+        assert path.read_bytes() == before
+        return
+    with pytest.warns(RoastWarning, match=r"attention 'eager' \(this run: attention 'sdpa'\)"):
+        resumed = sample_rollouts(tiny_model, task, items, **SAMPLING, rollouts_path=path)
+    assert resumed == fresh
+    assert path.read_bytes().startswith(before)  # old rows kept, new ones appended
+    assert len(path.read_text().splitlines()) == 2 * len(fresh)
