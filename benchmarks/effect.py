@@ -10,6 +10,9 @@ rerun.
     python benchmarks/effect.py             # full sizes (about 2x --quick)
     python benchmarks/effect.py --tasks sentiment --seeds 42
     python benchmarks/effect.py --smoke     # a few minutes; checks the script, not the effect
+    python benchmarks/effect.py --quick --tasks gsm8k --seeds 42 --n-train 24 --n-rollouts 32 \
+        --methods none,roast_plain,roast --out benchmarks/results/effect_gsm8k_32 \
+        --work benchmarks/results/effect_work_gsm8k_32   # GSM8K with 32 rollouts per prompt
 """
 
 import argparse
@@ -136,8 +139,11 @@ def diagnostics_line(name: str, d: dict[str, Any]) -> str:
     """One Markdown bullet: group counts, magnitude-vs-consistency, the top-5% mask's energy."""
     top5 = max(1, round(0.05 * d["energy"][-1]["k"]))
     masks = [r for r in d["energy"] if r["scaler"] == "top_k" and r["k"] == top5]
+    real = d["group_counts"].get("rollouts", 0)
     return (
-        f"- {name}: {d['n_groups']} contrast groups {d['group_counts']}; Pearson r(|mu_g|, cos "
+        f"- {name}: {d['n_groups']} contrast groups {d['group_counts']} ({real}/{d['n_groups']} "
+        f"prompts = {real / max(1, d['n_groups']):.0%} with a real correct-vs-wrong contrast in "
+        "their own rollouts); Pearson r(|mu_g|, cos "
         f"to consensus) = {d['pearson_r_magnitude_vs_cosine']:.2f}; the largest 10% of groups "
         f"hold {d['top10pct_magnitude_share']:.0%} of the total magnitude; top-5% mask keeps "
         + ", ".join(
@@ -155,6 +161,10 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     parser.add_argument("--seeds", default=None, help="override every task's seeds, e.g. 42,22,52")
     parser.add_argument("--layers", default="10")
+    parser.add_argument("--n-train", type=int, default=None, help="override every task's n_train")
+    parser.add_argument(
+        "--n-rollouts", type=int, default=None, help="override every task's rollouts per prompt"
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smaller sizes (see QUICK)")
     size.add_argument("--smoke", action="store_true", help="tiny sizes, output in a temp folder")
@@ -189,6 +199,9 @@ def main() -> None:
         spec = dict(sizes[name])
         if args.seeds:
             spec["seeds"] = [int(x) for x in args.seeds.split(",")]
+        for key in ("n_train", "n_rollouts"):
+            if getattr(args, key) is not None:
+                spec[key] = getattr(args, key)
         used[name] = spec
         task = roast_tl.load_task(name, **spec["load"])
         t0 = time.perf_counter()

@@ -13,7 +13,7 @@ Runs every speed measurement and writes one summary (default benchmarks/results/
     python benchmarks/speed.py --threads 1            # about 10-15 min on 2 cores
     python benchmarks/speed.py --quick --threads 1    # 1-2 min (small sizes, same code paths)
     python benchmarks/speed.py --model ~/models/Qwen3-0.6B --out /tmp/qwen_speed.json
-    python benchmarks/speed.py --threads 1 --skip generation,capture --gsm8k-new-tokens 64 \
+    python benchmarks/speed.py --threads 1 --skip generation,capture --gsm8k-rounds 1 \
         --before-tree /tmp/before     # the README's run (before: `git archive` of an old commit)
 """
 
@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--gsm8k-new-tokens", type=int, default=None, help="cap the GSM8K workload's new tokens"
     )
     parser.add_argument(
+        "--gsm8k-rounds", type=int, default=None, help="interleaved rounds of the GSM8K workload"
+    )
+    parser.add_argument(
         "--before-tree", default=None, help="a folder holding an older roast_tl/ (demo estimate)"
     )
     args = parser.parse_args(argv)
@@ -253,6 +256,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sizes = QUICK if args.quick else FULL
     if args.gsm8k_new_tokens:
         sizes = replace(sizes, gsm8k_tokens=args.gsm8k_new_tokens)
+    if args.gsm8k_rounds:
+        sizes = replace(sizes, gsm8k_rounds=args.gsm8k_rounds)
     measured = run(args.model, sizes, args.threads, skip, args.before_tree)
     results = {
         "meta": {
