@@ -2,9 +2,10 @@
 
 Steering hooks attached with `model.hooks` (e.g. by `roast_tl.steer`) fire on every pass, and
 `CURRENT_WINDOW` tells them where the pass sits, so cached and uncached decoding steer alike.
-With no hook attached, a bridge samples on its weight-sharing HF model instead (`roast_tl._fast`:
-the same logits bit for bit, without the hooked module calls). Rows of one prompt share one
-prefill: each distinct prompt runs once and its KV cache is expanded to its rows.
+A bridge samples on its weight-sharing HF model instead (`roast_tl._fast`: SDPA attention, no
+hooked module calls) when no hook is attached or only steering hooks it can run there. Rows of
+one prompt share one prefill: each distinct prompt runs once and its KV cache is expanded to its
+rows.
 `complete` is the one "format, encode, decode" path that rollouts, evaluation and `generate` share.
 """
 
