@@ -145,9 +145,14 @@ def _grader_name(grader: Any) -> str:
 
 
 def run_fingerprints(model: HookedModel, task: Task) -> dict[str, str]:
-    """The fingerprints a cached result depends on: model, tokenizer and task data."""
+    """The fingerprints a cached result depends on: model, tokenizer and task data, and the
+    attention its generations compute with (`roast_tl._fast.unhooked_attention`: SDPA and eager
+    logits differ in the last bits, so a greedy answer can too)."""
+    from roast_tl._fast import unhooked_attention  # _fast drives the model; keep this module pure
+
     return {
         "model": model_fingerprint(model),
         "tokenizer": tokenizer_fingerprint(model.tokenizer),
         "task_data": task_fingerprint(task),
+        "attention": unhooked_attention(model),
     }
