@@ -105,7 +105,8 @@ def _folder(path):
 def test_a_rerun_resumes_and_results_record_the_fingerprints(demo_env, tmp_path, monkeypatch):
     model, task = demo_env
     first = run_demo(_small(tmp_path))
-    assert set(first["settings"]["fingerprints"]) == {"model", "tokenizer", "task_data", "attention"}
+    recorded = set(first["settings"]["fingerprints"])
+    assert recorded == {"model", "tokenizer", "task_data", "attention"}
     sampled = []
     real_complete = rollouts_module.complete
 
