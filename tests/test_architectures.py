@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import roast_tl
+from roast_tl._fast import FORWARD_FAST, FORWARD_HOOKED, sampling_forward
 from roast_tl.generation import generate_tokens
 from roast_tl.sites import SITE_TEMPLATES, resolve_hook_names
 from roast_tl.vector import SteeringVector
@@ -119,6 +120,36 @@ def test_cached_equals_uncached_steered_greedy_generation(arch, vectors, positio
             model, prompts, max_new_tokens=6, use_cache=False, stop_token_ids=()
         )
     assert cached.tokens == uncached.tokens
+
+
+# Their bridges keep split q/k/v (and gate/up) copies of the fused HF weights, which the HF
+# class lacks: a user editing those would change the bridge and not an HF model, so they take
+# the hooked path.
+FUSED_WEIGHTS = {"gpt2", "gpt_neox", "phi3"}
+
+
+def test_the_fast_path_samples_what_the_hooked_path_samples(arch, vectors):
+    """A family samples on its fast model (SDPA, steering as PyTorch hooks) unless its bridge
+    holds tensors the HF class lacks, and its greedy tokens, steered and not, are the hooked
+    bridge's (eager attention, TL hooks)."""
+    name, model = arch
+    prompts = [encode(model, p) for p in (*PROMPTS[:4], LONG)]
+    noop = [("blocks.1.hook_resid_pre", lambda activation, hook: None)]
+    expected = FORWARD_HOOKED if name in FUSED_WEIGHTS else FORWARD_FAST
+
+    def both():
+        with sampling_forward(model) as (path, _):
+            assert path == expected
+        fast = generate_tokens(model, prompts, max_new_tokens=6, stop_token_ids=()).tokens
+        with model.hooks(fwd_hooks=noop):
+            with sampling_forward(model) as (path, _):
+                assert path == FORWARD_HOOKED
+            hooked = generate_tokens(model, prompts, max_new_tokens=6, stop_token_ids=()).tokens
+        assert fast == hooked
+
+    both()
+    with roast_tl.steer(model, vectors, 6.0):
+        both()
 
 
 def test_batched_equals_single(arch, vectors):
