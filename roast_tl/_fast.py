@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
+from transformer_lens.hook_points import HookPoint
 
 from roast_tl._bridge import forward_step
 from roast_tl._types import HookedModel
@@ -265,13 +266,34 @@ def _block_sites(model: HookedModel, fast: _Fast) -> dict[int, tuple[Any, str] |
     return sites
 
 
+_LIBRARY_HOOKS = ("transformer_lens.", "transformers.", "torch.")
+"""Modules whose PyTorch hooks on a bridge are the libraries' own bookkeeping."""
+
+
+def _plain_hooks(model: HookedModel) -> bool:
+    """Whether a module of `model` other than a hook point carries a PyTorch forward hook of
+    your own: not one of the libraries' (the bridge wires capture hooks on first use,
+    transformers its output-capturing hooks)."""
+    modules: Any = model.modules  # type: ignore[attr-defined]
+    for module in modules():
+        if isinstance(module, HookPoint):
+            continue
+        for fn in (*module._forward_hooks.values(), *module._forward_pre_hooks.values()):
+            if not str(getattr(fn, "__module__", "")).startswith(_LIBRARY_HOOKS):
+                return True
+    return False
+
+
 def _steering_plan(model: HookedModel, fast: _Fast) -> list[tuple[Any, str, Any, Any]] | None:
     """(HF layer, "hook_in"/"hook_out", SteeringHook, hook point) for every hook attached to
     `model`, in firing order, or None when one of them cannot run on the fast model.
 
     A `PassTokens` reader is dropped: inside `generate_tokens` the decoding window tells each
-    steering hook where the real tokens are.
+    steering hook where the real tokens are. A plain PyTorch hook of your own on any of the
+    bridge's modules also sends the run down the hooked path, where it fires.
     """
+    if _plain_hooks(model):
+        return None
     plan = []
     seen: set[int] = set()
     for point in model.hook_dict.values():

@@ -88,6 +88,12 @@ def test_sampling_takes_the_fast_path_unless_a_hook_it_cannot_run_is_attached(ti
     assert not any(
         m._forward_hooks or m._forward_pre_hooks for m in fast_model(tiny_model).modules()
     )  # translated hooks go away with the run
+    handle = tiny_model.blocks[0].register_forward_hook(lambda module, args, output: None)
+    try:
+        assert _path(tiny_model) == FORWARD_HOOKED  # a plain PyTorch hook fires only there
+    finally:
+        handle.remove()
+    assert _path(tiny_model) == FORWARD_FAST
 
 
 class _NotABridge(torch.nn.Module):
