@@ -162,3 +162,20 @@ def test_quick_speed_benchmark_on_the_default_model(tmp_path: Path) -> None:
     stdout, results = run_quick(tmp_path)
     check_summary(stdout, results)
     assert results["meta"]["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def test_path_agreement_benchmark_on_a_tiny_model(tmp_path: Path, tiny_model_dir: Path) -> None:
+    out = tmp_path / "agreement.json"
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "path_agreement.py"),
+        *("--model", str(tiny_model_dir), "--rows", "4", "--new-tokens", "4"),
+        *("--threads", "1", "--out", str(out)),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert 0 <= results["logits"]["relative"] < 1e-4
+    for name in ("unsteered_greedy", "unsteered_sampled", "steered_greedy", "steered_sampled"):
+        assert results[name]["rows"] == 4 and 0 <= results[name]["identical_rows"] <= 4
+    assert "rows with identical tokens" in out.with_suffix(".md").read_text()
