@@ -165,6 +165,9 @@ def main() -> None:
     parser.add_argument(
         "--n-rollouts", type=int, default=None, help="override every task's rollouts per prompt"
     )
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=None, help="override every task's max_new_tokens"
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smaller sizes (see QUICK)")
     size.add_argument("--smoke", action="store_true", help="tiny sizes, output in a temp folder")
@@ -199,7 +202,7 @@ def main() -> None:
         spec = dict(sizes[name])
         if args.seeds:
             spec["seeds"] = [int(x) for x in args.seeds.split(",")]
-        for key in ("n_train", "n_rollouts"):
+        for key in ("n_train", "n_rollouts", "max_new_tokens"):
             if getattr(args, key) is not None:
                 spec[key] = getattr(args, key)
         used[name] = spec
@@ -228,8 +231,9 @@ def main() -> None:
     table = markdown_table(summarize(all_rows))
     cell_s = sum(r["wall_s"] for r in all_rows if "copied_from_seed" not in r)
     sizes_text = "; ".join(
-        f"{t}: {s['n_train']} train x {s['n_rollouts']} rollouts, {s['max_dev']} dev, "
-        f"{s['max_test']} test, seeds {s['seeds']}"
+        f"{t}: {s['n_train']} train x {s['n_rollouts']} rollouts"
+        + (f" of <= {s['max_new_tokens']} tokens" if s.get("max_new_tokens") else "")
+        + f", {s['max_dev']} dev, {s['max_test']} test, seeds {s['seeds']}"
         for t, s in used.items()
     )
     header = (
