@@ -11,7 +11,7 @@ differ where two candidates nearly tie. This measures, on the embedded model (or
   others first differ;
 - the same, steered (`steer` at the middle layer's resid_post, alpha 4, positions "last").
 
-    python benchmarks/path_agreement.py --threads 1               # ~3 min on 2 cores
+    python benchmarks/path_agreement.py --threads 1 --rows 64 --new-tokens 64   # ~6 min
     python benchmarks/path_agreement.py --rows 8 --new-tokens 8   # a smoke run
 
 Writes benchmarks/results/path_agreement.{json,md}.
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
                 results[name] = _compare(model, prompts, args.new_tokens, sampled)
     rows = [
         [
-            "prefill logits, max |fast - hooked|",
+            "prefill logits, max abs(fast - hooked)",
             f"{results['logits']['max_abs']:.2e} ({results['logits']['relative']:.1e} of the "
             f"largest logit, {results['logits']['max_logit']:.1f})",
         ]
