@@ -17,10 +17,10 @@ buffers to the bridge's own tensor (the same objects: no copy).
   "prefill", "all", ints) run on the fast model as PyTorch hooks on the same HF layer, calling
   the same `SteeringHook` with the same activation. Any other attached hook (your own, a
   callable or mask `positions`, another site) sends the whole run down the hooked path.
-- Built once per bridge (a weak reference: it dies with the bridge), checked once against the
-  bridge's own forward on a few tokens (a bridge whose forward is not the HF model's gets no
-  fast model), and re-tied whenever the bridge's tensors are no longer the ones tied (a
-  `.to(device)` or `.to(dtype)` replaces buffers).
+- Built once per bridge on its first unhooked use (a weak reference: it dies with the bridge),
+  checked once against the bridge's own forward on a few tokens (a bridge whose forward is not
+  the HF model's gets no fast model), and re-tied whenever the bridge's tensors are no longer
+  the ones tied (a `.to(device)` or `.to(dtype)` replaces buffers).
 - Models that are not a `TransformerBridge` (no `original_model`), and bridges whose wrapped
   model has tensors the rebuilt one lacks (unless all zero, as the bridge's `lm_head` bias),
   get `None`: callers use the hooked path.
@@ -40,7 +40,7 @@ from transformer_lens.hook_points import HookPoint
 
 from roast_tl._bridge import forward_step
 from roast_tl._types import HookedModel
-from roast_tl.hooks import PassTokens, SteeringHook
+from roast_tl.hooks import PassTokens, SteeringHook, hooked_points
 
 FORWARD_FAST = "hf"
 """The forward a sampling pass used: the weight-sharing HF model (steering hooks translated)."""
@@ -161,9 +161,13 @@ def _agrees(model: HookedModel, module: Any) -> bool:
 
 
 def _fast_of(model: HookedModel) -> _Fast | None:
+    """The bridge's fast model, built on first use; None (and nothing cached) while hooks are
+    attached and it is not built yet: its check compares it with the bridge's unhooked forward."""
     try:
         fast = _CACHE[model]
     except KeyError:
+        if hooked_points(model) or _plain_hooks(model):
+            return None
         fast = _CACHE[model] = _build(model)
     except TypeError:  # not weak-referenceable
         return None

@@ -213,6 +213,22 @@ def test_repeated_prompts_are_prefilled_once_and_decode_as_if_alone(tiny_model, 
     assert shared.tokens[0] == shared.tokens[1] == shared.tokens[3]  # greedy: same prompt
 
 
+def test_a_first_use_inside_steer_waits_for_an_unhooked_one_to_build_the_fast_model():
+    """The build checks the fast model against the bridge's forward, which steering would
+    change: a bridge first used inside `steer` samples on the hooked path and caches nothing."""
+    model = make_tiny_model(seed=8)
+    vector = random_vector(model)
+    encoded = _encoded(model)
+    with roast_tl.steer(model, vector, 8.0):
+        assert _path(model) == FORWARD_HOOKED and model not in _fast._CACHE
+        hooked = generate_tokens(model, encoded, max_new_tokens=5, stop_token_ids=()).tokens
+    assert _path(model) == FORWARD_FAST  # built now, unhooked
+    with roast_tl.steer(model, vector, 8.0):
+        assert _path(model) == FORWARD_FAST
+        fast = generate_tokens(model, encoded, max_new_tokens=5, stop_token_ids=()).tokens
+    assert fast == hooked
+
+
 def test_the_cache_dies_with_the_bridge():
     model = make_tiny_model(seed=3)
     assert fast_model(model) is not None
