@@ -13,6 +13,9 @@ rerun.
     python benchmarks/effect.py --quick --tasks gsm8k --seeds 42 --n-train 24 --n-rollouts 32 \
         --methods none,roast_plain,roast --out benchmarks/results/effect_gsm8k_32 \
         --work benchmarks/results/effect_work_gsm8k_32   # GSM8K with 32 rollouts per prompt
+    python benchmarks/effect.py --quick --tasks gsm8k --seeds 42 --n-train 24 --n-rollouts 32 \
+        --max-new-tokens 256 --methods none,roast --out benchmarks/results/effect_gsm8k_32_256 \
+        --work benchmarks/results/effect_work_gsm8k_32_256   # the same at 256 new tokens
 """
 
 import argparse
