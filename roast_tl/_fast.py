@@ -72,14 +72,14 @@ Slot = tuple[Any, str, str]
 
 
 class _Fast:
-    """A rebuilt HF model, its (own slot, bridge slot) pairs (one per tensor it ties), and the
-    HF layer (with "hook_in" or "hook_out") each block hook point of the bridge steers, or None
-    for a hook point the fast model cannot run (filled in as hook points are seen)."""
+    """A rebuilt HF model, its (own slot, bridge slot) pairs (one per tensor it ties), and, once
+    steering first asks, the HF layer (with "hook_in" or "hook_out") behind each block hook point
+    of the bridge, keyed by the hook point's id."""
 
     def __init__(self, module: Any, slots: list[tuple[Slot, Slot]]) -> None:
         self.module = module
         self.slots = slots
-        self.sites: dict[int, tuple[Any, str] | None] = {}
+        self.sites: dict[int, tuple[Any, str]] | None = None
 
 
 def _bridge_slots(wrapped: Any) -> dict[str, Slot]:
@@ -186,16 +186,22 @@ def fast_model(model: HookedModel) -> Any | None:
     return None if fast is None else fast.module
 
 
-def unhooked_attention(model: HookedModel) -> str:
-    """The attention an unhooked sampling run of `model` computes with: the fast model's
-    ("sdpa", or "eager" where its class has no SDPA), "eager" for a bridge without one (the
-    bridge's own), or `HOOKED_TRANSFORMER_ATTENTION`. Rollout fingerprints record it."""
-    module = fast_model(model)
-    if module is not None:
-        return str(module.config._attn_implementation)
+def hooked_attention(model: HookedModel) -> str:
+    """The attention the hooked path computes with: "eager" on a bridge (TransformerLens forces
+    it), `HOOKED_TRANSFORMER_ATTENTION` on a HookedTransformer."""
     if getattr(model, "original_model", None) is not None:
         return "eager"
     return HOOKED_TRANSFORMER_ATTENTION
+
+
+def unhooked_attention(model: HookedModel) -> str:
+    """The attention an unhooked sampling run of `model` computes with: the fast model's
+    ("sdpa", or "eager" where its class has no SDPA), else the hooked path's
+    (`hooked_attention`). Rollout fingerprints record it."""
+    module = fast_model(model)
+    if module is not None:
+        return str(module.config._attn_implementation)
+    return hooked_attention(model)
 
 
 def fast_forward_step(
@@ -244,20 +250,18 @@ def _lens_hook(fn: Any) -> Any:
 def _site(model: HookedModel, fast: _Fast, point: Any) -> tuple[Any, str] | None:
     """The fast model's HF layer and "hook_in"/"hook_out" for a bridge block's hook point, or
     None for any other hook point (it has no exact counterpart on the fast model)."""
-    key = id(point)
-    if key not in fast.sites:
-        fast.sites.update(_block_sites(model, fast))
-        fast.sites.setdefault(key, None)
-    return fast.sites[key]
+    if fast.sites is None:
+        fast.sites = _block_sites(model, fast)
+    return fast.sites.get(id(point))
 
 
-def _block_sites(model: HookedModel, fast: _Fast) -> dict[int, tuple[Any, str] | None]:
+def _block_sites(model: HookedModel, fast: _Fast) -> dict[int, tuple[Any, str]]:
     """Every bridge block's hook_in and hook_out, mapped to the fast model's HF layer."""
     if _BlockBridge is None:
         return {}
     wrapped: Any = getattr(model, "original_model", None)
     path_of = {id(m): name for name, m in wrapped.named_modules(remove_duplicate=False)}
-    sites: dict[int, tuple[Any, str] | None] = {}
+    sites: dict[int, tuple[Any, str]] = {}
     modules: Any = model.modules  # type: ignore[attr-defined]
     for block in modules():
         if type(block) is not _BlockBridge or id(block) not in path_of:

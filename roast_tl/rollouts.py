@@ -46,7 +46,7 @@ from typing import Any, get_args
 
 from tqdm.auto import tqdm
 
-from roast_tl._fast import HOOKED_TRANSFORMER_ATTENTION, unhooked_attention
+from roast_tl._fast import hooked_attention, unhooked_attention
 from roast_tl._fingerprint import model_fingerprint, token_ids_hash, tokenizer_fingerprint
 from roast_tl._io import append_jsonl, atomic_write_text, read_jsonl
 from roast_tl._tokens import encode_prompt, format_prompt, resolve_chat, tokenizer_of
@@ -482,10 +482,9 @@ def _reusable(
     """The saved rows this run may reuse, keyed (item id, k), regraded; warn about the rest."""
     vocab_size = vocab_size_of(model)
     templated = bool(getattr(tokenizer_of(model), "chat_template", None))
-    # Rows written before `attention` was recorded were sampled with eager attention (a bridge,
-    # or its fast model before it used SDPA) or by TransformerLens' HookedTransformer.
-    is_bridge = getattr(model, "original_model", None) is not None
-    legacy_attention = "eager" if is_bridge else HOOKED_TRANSFORMER_ATTENTION
+    # Rows written before `attention` was recorded were sampled with the hooked path's attention
+    # (on a bridge, eager: its fast model used eager too before it used SDPA).
+    legacy_attention = hooked_attention(model)
     done: dict[tuple[str, int], Rollout] = {}
     stale: list[Rollout] = []
     for number, r in _read(rollouts_path):
