@@ -128,8 +128,9 @@ def plain_mean_normalize(
     [1.0, 0.9990010261535645]
     """
     w = _check_diffs(diffs, weights)
-    if w.sum() <= 0:
+    total = w.sum()
+    if total <= 0:
         raise ValueError("weights sum to zero; give at least one difference a positive weight")
-    mean = einsum(w, diffs, "pair, pair d_act -> d_act") / w.sum()
-    magnitude = einsum(w, diffs.abs(), "pair, pair d_act -> d_act") / w.sum()
+    mean = einsum(w, diffs, "pair, pair d_act -> d_act") / total
+    magnitude = einsum(w, diffs.abs(), "pair, pair d_act -> d_act") / total
     return scaler(_ties_to_zero(mean, magnitude))
