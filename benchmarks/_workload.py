@@ -65,6 +65,12 @@ def sample_rollout_batch(model: Any, prompts: list[list[int]], new_tokens: int) 
     return out.tokens
 
 
+def on_hooked_path(model: Any, hook_name: str = "blocks.0.hook_resid_pre") -> Any:
+    """A `with` block in which `model` samples on its hooked path: a hook that changes nothing is
+    attached, and sampling takes the fast path only for hooks it can run."""
+    return model.hooks(fwd_hooks=[(hook_name, lambda activation, hook: None)])
+
+
 def hf_sample(
     hf_model: Any,
     ids: torch.Tensor,

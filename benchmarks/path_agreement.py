@@ -25,18 +25,13 @@ from typing import Any
 
 import torch
 from _harness import load_bridge, machine, markdown_table, write_results
-from _workload import prompt_ids
+from _workload import on_hooked_path, prompt_ids
 
 import roast_tl
 from roast_tl._bridge import forward_step
 from roast_tl._fast import FORWARD_FAST, fast_forward_step, fast_model, sampling_forward
 from roast_tl._tokens import left_pad, position_ids_for
 from roast_tl.generation import generate_tokens
-
-
-def _hooked(model: Any) -> Any:
-    """A hook that changes nothing, on the first block's input: sampling takes the hooked path."""
-    return model.hooks(fwd_hooks=[("blocks.0.hook_resid_pre", lambda activation, hook: None)])
 
 
 def _first_difference(a: list[int], b: list[int]) -> int | None:
@@ -60,7 +55,7 @@ def _compare(model: Any, prompts: list[list[int]], new_tokens: int, sampled: boo
     with sampling_forward(model) as (path, _):
         assert path == FORWARD_FAST, "this model has no fast path: nothing to compare"
     fast = run()
-    with _hooked(model):
+    with on_hooked_path(model):
         hooked = run()
     firsts = [_first_difference(a, b) for a, b in zip(fast, hooked, strict=True)]
     differing = [f for f in firsts if f is not None]

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 from _harness import interleaved, median_ratio
-from _workload import prompt_ids, sample_rollout_batch
+from _workload import on_hooked_path, prompt_ids, sample_rollout_batch
 
 import roast_tl
 from roast_tl.scaling import max_norm
@@ -35,7 +35,7 @@ def measure(
             unsteered()
 
     def hooked_unsteered() -> None:
-        with model.hooks(fwd_hooks=[(name, lambda activation, hook: None)]):
+        with on_hooked_path(model, name):
             unsteered()
 
     times = interleaved(
